@@ -1,0 +1,401 @@
+"""Datasets: validation of user data, the claims' scenarios, bundled real data, CSV / Parquet files.
+
+Validation reuses scikit-learn's checks (and so its words: "Input X contains NaN.", "Found input
+variables with inconsistent numbers of samples: [50, 49]"), then adds what a training engine needs:
+a task (regression, binary, multiclass), classes mapped to 0..K−1, and torch tensors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import torch
+from sklearn.utils.multiclass import type_of_target
+from sklearn.utils.validation import check_array, check_consistent_length
+from torch import Tensor
+
+__all__ = [
+    "Dataset",
+    "as_dataset",
+    "from_file",
+    "linear_regression",
+    "load_dataset",
+    "pure_noise",
+    "sparse_regression",
+    "zero_column",
+    "SCENARIOS",
+    "BUNDLED",
+]
+
+TASKS: Final = ("regression", "binary", "multiclass")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Training data, optionally held-out data, and what the task is.
+
+    Attributes
+    ----------
+    X : Tensor of shape (n_samples, n_features)
+    y : Tensor of shape (n_samples,)
+        Float targets for regression; class indices 0..K−1 for classification (float for binary,
+        int64 for multiclass).
+    X_test, y_test : Tensors or None
+        Held-out data, validated like the training data.
+    task : {"regression", "binary", "multiclass"}
+    classes : ndarray or None
+        The original class labels, indexed by the integers in ``y``.
+    feature_names : list of str or None
+    name : str
+    info : dict
+        What a scenario knows about its data (for example which column is zero).
+
+    Examples
+    --------
+    >>> ds = Dataset.from_arrays([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0]], [1.0, 2.0, 3.0])
+    >>> ds.X.shape, ds.task
+    (torch.Size([3, 2]), 'regression')
+    """
+
+    X: Tensor
+    y: Tensor
+    X_test: Tensor | None = None
+    y_test: Tensor | None = None
+    task: str = "regression"
+    classes: np.ndarray | None = None
+    feature_names: list[str] | None = None
+    name: str = "data"
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_arrays(
+        cls,
+        X: Any,
+        y: Any,
+        X_test: Any = None,
+        y_test: Any = None,
+        *,
+        task: str | None = None,
+        dtype: torch.dtype = torch.float64,
+        name: str = "data",
+        feature_names: Sequence[str] | None = None,
+        info: Mapping[str, Any] | None = None,
+    ) -> Dataset:
+        """Validate arrays (NumPy, torch, pandas, lists) and build a Dataset.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, 1)
+        X_test, y_test : array-like, optional
+            Held-out data with the same number of features.
+        task : {"regression", "binary", "multiclass"}, optional
+            Inferred when omitted: a float target is regression, two classes are binary,
+            more are multiclass.
+        dtype : torch.dtype
+            Floating dtype of X (and of y for regression and binary tasks).
+        """
+        if task is not None and task not in TASKS:
+            raise ValueError(f"Unknown task {task!r}. Choose one of {', '.join(TASKS)}.")
+        if feature_names is None and hasattr(X, "columns"):
+            feature_names = [str(c) for c in X.columns]
+        Xn, yn = _check_xy(X, y, dtype)
+        task = task or _infer_task(yn)
+        yt, classes = _encode_target(yn, task)
+        Xt_test = yt_test = None
+        if (X_test is None) != (y_test is None):
+            raise ValueError("Give both X_test and y_test, or neither.")
+        if X_test is not None:
+            Xtn, ytn = _check_xy(X_test, y_test, dtype, what="test")
+            if Xtn.shape[1] != Xn.shape[1]:
+                raise ValueError(
+                    f"X_test has {Xtn.shape[1]} features, but X has {Xn.shape[1]} features. "
+                    "Held-out data must have the same columns as the training data."
+                )
+            yt_test, _ = _encode_target(ytn, task, classes)
+            Xt_test = torch.as_tensor(Xtn, dtype=dtype)
+        return cls(
+            X=torch.as_tensor(Xn, dtype=dtype),
+            y=_target_tensor(yt, task, dtype),
+            X_test=Xt_test,
+            y_test=None if yt_test is None else _target_tensor(yt_test, task, dtype),
+            task=task,
+            classes=classes,
+            feature_names=list(feature_names) if feature_names is not None else None,
+            name=name,
+            info=dict(info or {}),
+        )
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.X.shape[0])
+
+    @property
+    def n_features(self) -> int:
+        return int(self.X.shape[1])
+
+    @property
+    def n_outputs(self) -> int:
+        """Model outputs the task needs: 1, or the number of classes for multiclass."""
+        return len(self.classes) if self.task == "multiclass" and self.classes is not None else 1
+
+    def to(self, dtype: torch.dtype) -> Dataset:
+        """The same data with floating tensors cast to ``dtype`` (class indices stay int64)."""
+
+        def cast(t: Tensor | None) -> Tensor | None:
+            return None if t is None or not t.is_floating_point() else t.to(dtype)
+
+        return replace(
+            self,
+            X=cast(self.X),
+            y=cast(self.y) if self.y.is_floating_point() else self.y,
+            X_test=cast(self.X_test),
+            y_test=(cast(self.y_test) if self.y_test is not None and self.y_test.is_floating_point() else self.y_test),
+        )
+
+    def split(self, test_size: float = 0.25, seed: int = 0) -> Dataset:
+        """Hold out a random ``test_size`` fraction of the training data (stratified for classes)."""
+        from sklearn.model_selection import train_test_split
+
+        idx = np.arange(self.n_samples)
+        stratify = self.y.numpy() if self.task != "regression" else None
+        tr, te = train_test_split(idx, test_size=test_size, random_state=seed, stratify=stratify)
+        tr_t, te_t = torch.as_tensor(np.sort(tr)), torch.as_tensor(np.sort(te))
+        return replace(self, X=self.X[tr_t], y=self.y[tr_t], X_test=self.X[te_t], y_test=self.y[te_t])
+
+
+def _check_xy(X: Any, y: Any, dtype: torch.dtype, what: str = "") -> tuple[np.ndarray, np.ndarray]:
+    np_dtype = np.float32 if dtype == torch.float32 else np.float64
+    X = _to_numpy(X)
+    y = _to_numpy(y)
+    Xn = check_array(X, dtype=np_dtype, ensure_all_finite=True, input_name="X")
+    yn = np.asarray(y)
+    if yn.ndim == 2 and yn.shape[1] == 1:
+        yn = yn[:, 0]
+    if yn.ndim != 1:
+        raise ValueError(
+            f"y should be a 1d array or a column of shape (n_samples, 1); got an array of shape {yn.shape} instead."
+        )
+    check_consistent_length(Xn, yn)
+    if yn.dtype.kind in "fc" or yn.dtype == object:
+        try:
+            check_array(yn.reshape(-1, 1), dtype=None if yn.dtype == object else np.float64,
+                        ensure_all_finite=True, input_name="y")
+        except ValueError as err:
+            raise ValueError(str(err)) from None
+    return Xn, yn
+
+
+def _to_numpy(a: Any) -> Any:
+    if isinstance(a, Tensor):
+        return a.detach().cpu().numpy()
+    return a
+
+
+def _infer_task(y: np.ndarray) -> str:
+    kind = type_of_target(y)
+    if kind == "binary" and y.dtype.kind in "biuOUS":
+        return "binary"
+    if kind == "multiclass" and y.dtype.kind in "biuOUS":
+        return "multiclass"
+    return "regression"
+
+
+def _encode_target(y: np.ndarray, task: str, classes: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    if task == "regression":
+        if y.dtype.kind not in "biuf":
+            raise TypeError(f"A regression target must be numeric; got dtype {y.dtype}.")
+        return y.astype(np.float64), None
+    kind = type_of_target(y)
+    if kind not in ("binary", "multiclass"):
+        raise ValueError(
+            f"Unknown label type: {kind}. Maybe you are trying to fit a classifier, which expects discrete "
+            "classes on a regression target with continuous values."
+        )
+    if classes is None:
+        classes = np.unique(y)
+        if task == "binary" and len(classes) != 2:
+            raise ValueError(
+                f"A binary task needs exactly 2 classes in y; got {len(classes)}: {classes[:10].tolist()}. "
+                "Use task='multiclass' (softmax) for more."
+            )
+        if len(classes) < 2:
+            raise ValueError(f"y has a single class {classes.tolist()}; a classifier needs at least 2.")
+    unknown = np.setdiff1d(np.unique(y), classes)
+    if len(unknown):
+        raise ValueError(f"y contains labels not seen in the training data: {unknown[:10].tolist()}.")
+    return np.searchsorted(classes, y), classes
+
+
+def _target_tensor(y: np.ndarray, task: str, dtype: torch.dtype) -> Tensor:
+    if task == "multiclass":
+        return torch.as_tensor(y, dtype=torch.int64)
+    return torch.as_tensor(y, dtype=dtype)
+
+
+def as_dataset(data: Dataset | tuple[Any, Any] | Sequence[Any], *, task: str | None = None,
+               dtype: torch.dtype = torch.float64) -> Dataset:
+    """A :class:`Dataset` from a Dataset, an ``(X, y)`` pair or an ``(X, y, X_test, y_test)`` tuple."""
+    if isinstance(data, Dataset):
+        if task is not None and task != data.task:
+            raise ValueError(f"The dataset's task is {data.task!r}, but {task!r} was asked for.")
+        return data.to(dtype) if data.X.dtype != dtype else data
+    if isinstance(data, (tuple, list)) and len(data) in (2, 4):
+        return Dataset.from_arrays(*data, task=task, dtype=dtype)
+    raise TypeError(
+        f"data must be a reglab.data.Dataset, an (X, y) pair or an (X, y, X_test, y_test) tuple; "
+        f"got {type(data).__name__}."
+    )
+
+
+# -- scenarios of the claims -----------------------------------------------------------------------
+
+
+def linear_regression(n: int = 200, p: int = 5, *, coef: Sequence[float] | None = None,
+                      scales: Sequence[float] | None = None, noise: float = 0.1, n_test: int = 0,
+                      seed: int = 0) -> Dataset:
+    """y = X·coef + intercept + noise, with standard-normal features multiplied by ``scales``.
+
+    A zero scale makes a zero input column: a weight the output cannot depend on.
+    """
+    rng = np.random.default_rng(seed)
+    coef_a = np.asarray(coef if coef is not None else rng.normal(size=p), dtype=np.float64)
+    scale_a = np.ones(p) if scales is None else np.asarray(scales, dtype=np.float64)
+    if coef_a.shape != (p,) or scale_a.shape != (p,):
+        raise ValueError(f"coef and scales must have length p={p}.")
+
+    def draw(m: int) -> tuple[np.ndarray, np.ndarray]:
+        Z = rng.normal(size=(m, p))
+        return Z * scale_a, Z @ coef_a + 0.5 + noise * rng.normal(size=m)
+
+    X, y = draw(n)
+    X_test, y_test = draw(n_test) if n_test else (None, None)
+    info = {"coef": coef_a.tolist(), "scales": scale_a.tolist(), "noise": noise, "seed": seed}
+    return Dataset.from_arrays(X, y, X_test, y_test, task="regression", name="linear_regression", info=info)
+
+
+def zero_column(n: int = 200, p: int = 5, column: int = 0, *, noise: float = 0.1, n_test: int = 0,
+                seed: int = 0) -> Dataset:
+    """Linear regression whose ``column`` is identically zero (its weight gets no data gradient)."""
+    scales = np.ones(p)
+    scales[column] = 0.0
+    ds = linear_regression(n, p, scales=scales, noise=noise, n_test=n_test, seed=seed)
+    return replace(ds, name="zero_column", info={**ds.info, "zero_column": column})
+
+
+def pure_noise(n: int = 200, p: int = 20, *, task: str = "regression", n_classes: int = 3, n_test: int = 1000,
+               seed: int = 0) -> Dataset:
+    """Features and a target drawn independently: the best model is the null model.
+
+    ``task`` picks the target: Gaussian (regression), Bernoulli(0.5) labels (binary) or uniform
+    labels over ``n_classes`` (multiclass).
+    """
+    rng = np.random.default_rng(seed)
+
+    def draw(m: int) -> tuple[np.ndarray, np.ndarray]:
+        X = rng.normal(size=(m, p))
+        if task == "regression":
+            return X, 1.0 + rng.normal(size=m)
+        if task == "binary":
+            return X, rng.integers(0, 2, size=m)
+        if task == "multiclass":
+            return X, rng.integers(0, n_classes, size=m)
+        raise ValueError(f"Unknown task {task!r}. Choose one of {', '.join(TASKS)}.")
+
+    X, y = draw(n)
+    X_test, y_test = draw(n_test) if n_test else (None, None)
+    return Dataset.from_arrays(X, y, X_test, y_test, task=task, name="pure_noise",
+                               info={"seed": seed, "signal": False})
+
+
+def sparse_regression(n: int = 200, p: int = 50, k: int = 5, *, rho: float = 0.0, noise: float = 0.1,
+                      n_test: int = 0, seed: int = 0) -> Dataset:
+    """y depends on ``k`` of ``p`` features; columns are AR(1)-correlated with coefficient ``rho``."""
+    rng = np.random.default_rng(seed)
+    coef = np.zeros(p)
+    support = rng.choice(p, size=k, replace=False)
+    coef[support] = rng.choice([-1.0, 1.0], size=k) * rng.uniform(0.5, 2.0, size=k)
+
+    def draw(m: int) -> tuple[np.ndarray, np.ndarray]:
+        Z = rng.normal(size=(m, p))
+        X = np.empty_like(Z)
+        X[:, 0] = Z[:, 0]
+        for j in range(1, p):
+            X[:, j] = rho * X[:, j - 1] + np.sqrt(1.0 - rho**2) * Z[:, j]
+        return X, X @ coef + noise * rng.normal(size=m)
+
+    X, y = draw(n)
+    X_test, y_test = draw(n_test) if n_test else (None, None)
+    info = {"coef": coef.tolist(), "support": sorted(int(s) for s in support), "rho": rho, "seed": seed}
+    return Dataset.from_arrays(X, y, X_test, y_test, task="regression", name="sparse_regression", info=info)
+
+
+SCENARIOS: Final = {
+    "linear_regression": linear_regression,
+    "zero_column": zero_column,
+    "pure_noise": pure_noise,
+    "sparse_regression": sparse_regression,
+}
+
+
+# -- bundled real data (shipped inside scikit-learn: no network) ----------------------------------
+
+BUNDLED: Final = {"diabetes": "regression", "breast_cancer": "binary", "digits": "multiclass"}
+
+
+def load_dataset(name: str, *, test_size: float | None = 0.25, standardize: bool = True, seed: int = 0,
+                 dtype: torch.dtype = torch.float64) -> Dataset:
+    """A real dataset bundled with scikit-learn: ``diabetes``, ``breast_cancer`` or ``digits``.
+
+    Parameters
+    ----------
+    test_size : float or None
+        Fraction held out (stratified for classes); ``None`` keeps every sample for training.
+    standardize : bool
+        Scale features to zero mean and unit variance, with statistics of the training part only
+        (constant columns are left at zero).
+    """
+    from sklearn import datasets
+
+    if name not in BUNDLED:
+        raise ValueError(f"Unknown dataset {name!r}. Bundled datasets: {', '.join(BUNDLED)}.")
+    bunch = getattr(datasets, f"load_{name}")()
+    ds = Dataset.from_arrays(bunch.data, bunch.target, task=BUNDLED[name], dtype=dtype, name=name,
+                             feature_names=[str(f) for f in getattr(bunch, "feature_names", [])] or None)
+    if test_size:
+        ds = ds.split(test_size, seed)
+    if standardize:
+        mean, std = ds.X.mean(0), ds.X.std(0)
+        std = torch.where(std > 0, std, torch.ones_like(std))
+        ds = replace(ds, X=(ds.X - mean) / std, X_test=None if ds.X_test is None else (ds.X_test - mean) / std)
+    return ds
+
+
+def from_file(path: str | Path, target: str, *, task: str | None = None, dtype: torch.dtype = torch.float64) -> Dataset:
+    """Load a CSV or Parquet file whose column ``target`` is y and every other column a feature."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"Data file {str(path)!r} does not exist.")
+    if path.suffix.lower() in (".parquet", ".pq"):
+        frame = pd.read_parquet(path)
+    elif path.suffix.lower() in (".csv", ".txt"):
+        frame = pd.read_csv(path)
+    else:
+        raise ValueError(f"Unsupported data file {str(path)!r}: use a .csv or .parquet file.")
+    if target not in frame.columns:
+        raise ValueError(
+            f"Target column {target!r} is not in {path.name}; its columns are: {', '.join(map(str, frame.columns))}."
+        )
+    X = frame.drop(columns=[target])
+    non_numeric = [str(c) for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
+    if non_numeric:
+        raise TypeError(
+            f"Feature column(s) {non_numeric} of {path.name} are not numeric; encode them as numbers first."
+        )
+    return Dataset.from_arrays(X, frame[target].to_numpy(), task=task, dtype=dtype, name=path.stem)

@@ -1,0 +1,569 @@
+"""``fit()``: train a model under penalty terms applied by their update rules.
+
+One loop for every model, optimizer and rule: a forward pass on the (mini)batch, the data loss,
+``backward``, and one step of a :class:`~reglab.updates.Regularized` optimizer. What is logged
+(history) is logged every ``log_every`` steps; nothing else forces a host sync.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from reglab.data import Dataset, as_dataset
+from reglab.losses import Loss, get_loss
+from reglab.models import MODELS, LinearModel, build_model
+from reglab.penalties import AbstractPenalty, ElasticNet, L2
+from reglab.updates import Regularized
+
+__all__ = ["DivergenceError", "FitResult", "History", "fit", "lipschitz_constant", "OPTIMIZERS"]
+
+OPTIMIZERS: Final = ("gd", "sgd", "momentum", "nesterov", "adam", "lbfgs")
+STATUSES: Final = ("converged", "max_steps", "diverged")
+_MAX_LOG: Final = 1000
+
+
+class DivergenceError(RuntimeError):
+    """Training diverged: a non-finite loss or parameter, or a loss far above its start.
+
+    Attributes
+    ----------
+    step : int
+        The step at which divergence was detected.
+    lr : float
+        The learning rate in use.
+    max_stable_lr : float or None
+        For linear models with a canonical loss, 2/L: the largest stable plain-GD learning rate.
+    """
+
+    def __init__(self, message: str, *, step: int, lr: float, max_stable_lr: float | None = None) -> None:
+        super().__init__(message)
+        self.step = step
+        self.lr = lr
+        self.max_stable_lr = max_stable_lr
+
+
+@dataclass
+class History:
+    """What was logged, one entry per logged step (the state *before* that step's update).
+
+    The last entry is the final state, at ``step == steps_run``.
+    """
+
+    step: list[int] = field(default_factory=list)
+    data_loss: list[float] = field(default_factory=list)
+    penalty: list[float] = field(default_factory=list)
+    objective: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+
+    def append(self, step: int, data_loss: float, penalty: float, lr: float) -> None:
+        self.step.append(step)
+        self.data_loss.append(data_loss)
+        self.penalty.append(penalty)
+        self.objective.append(data_loss + penalty)
+        self.lr.append(lr)
+
+    def __len__(self) -> int:
+        return len(self.step)
+
+    def to_dict(self) -> dict[str, list[float] | list[int]]:
+        return {"step": self.step, "data_loss": self.data_loss, "penalty": self.penalty,
+                "objective": self.objective, "lr": self.lr}
+
+    def to_pandas(self) -> Any:
+        """The history as a DataFrame, one row per logged step."""
+        import pandas as pd
+
+        return pd.DataFrame(self.to_dict())
+
+
+@dataclass
+class FitResult:
+    """The outcome of :func:`fit`.
+
+    Attributes
+    ----------
+    model : nn.Module
+        The trained model (trained in place when an ``nn.Module`` was given).
+    data : Dataset
+    loss : Loss
+    terms : list of penalty terms
+    optimizer : Regularized
+    history : History
+    status : {"converged", "max_steps", "diverged"}
+    steps_run : int
+    lr : float
+        The initial learning rate (the one chosen, when ``lr="auto"``).
+    seed : int
+    trajectory : reglab.record.Trajectory or None
+        Recorded weight paths when ``record`` was set.
+    recorder : reglab.record.Recorder or None
+    elapsed : float
+        Seconds of training.
+    """
+
+    model: nn.Module
+    data: Dataset
+    loss: Loss
+    terms: list[AbstractPenalty]
+    optimizer: Regularized
+    history: History
+    status: str
+    steps_run: int
+    lr: float
+    seed: int
+    recorder: Any = None
+    elapsed: float = 0.0
+
+    @property
+    def trajectory(self) -> Any:
+        return None if self.recorder is None else self.recorder.trajectory()
+
+    @torch.no_grad()
+    def predict(self, X: Any) -> Tensor:
+        """Model output (logits for logistic / softmax) on ``X`` of shape (n, n_features)."""
+        X = torch.as_tensor(np.asarray(X) if not isinstance(X, Tensor) else X, dtype=self.data.X.dtype)
+        return self.model(X)
+
+    @torch.no_grad()
+    def data_loss(self, split: Literal["train", "test"] = "train") -> float | None:
+        """Mean data loss on the training or held-out data (None when there is no held-out data)."""
+        X, y = (self.data.X, self.data.y) if split == "train" else (self.data.X_test, self.data.y_test)
+        if X is None or y is None:
+            return None
+        return float(self.loss(self.model(X), y))
+
+    def null_loss(self, split: Literal["train", "test"] = "train") -> float | None:
+        """Loss of the null model (best constant fitted on the training targets) on ``split``."""
+        y_eval = self.data.y if split == "train" else self.data.y_test
+        if y_eval is None:
+            return None
+        return float(self.loss.null_loss(self.data.y, y_eval))
+
+    @torch.no_grad()
+    def summary(self) -> dict[str, Any]:
+        """Final numbers: losses, objective, per-tensor norms and exact zeros, status."""
+        penalty = float(self.optimizer.penalty_value())
+        train = self.data_loss("train")
+        tensors = {
+            name: {
+                "shape": list(p.shape),
+                "l2_norm": float(p.detach().norm()),
+                "l1_norm": float(p.detach().abs().sum()),
+                "exact_zeros": int((p == 0).sum()),
+            }
+            for name, p in self.model.named_parameters()
+        }
+        return {
+            "status": self.status,
+            "steps": self.steps_run,
+            "lr": self.lr,
+            "train_loss": train,
+            "penalty": penalty,
+            "objective": None if train is None else train + penalty,
+            "test_loss": self.data_loss("test"),
+            "null_train_loss": self.null_loss("train"),
+            "null_test_loss": self.null_loss("test"),
+            "exact_zeros": sum(t["exact_zeros"] for t in tensors.values()),
+            "n_parameters": sum(p.numel() for p in self.model.parameters()),
+            "tensors": tensors,
+            "elapsed": self.elapsed,
+        }
+
+
+# -- learning rates ----------------------------------------------------------------------------------
+
+
+def _design(X: Tensor, fit_intercept: bool) -> Tensor:
+    return torch.cat([X, torch.ones(len(X), 1, dtype=X.dtype)], dim=1) if fit_intercept else X
+
+
+def _top_eigenvalue(X: Tensor, seed: int = 0) -> float:
+    """Largest eigenvalue of XᵀX/n: eigvalsh of the Gram matrix when small, power iteration otherwise."""
+    n, p = X.shape
+    X64 = X.to(torch.float64)
+    if p <= 512:
+        return float(torch.linalg.eigvalsh(X64.T @ X64 / n)[-1])
+    g = torch.Generator().manual_seed(seed)
+    v = torch.randn(p, dtype=torch.float64, generator=g)
+    v /= v.norm()
+    lam = 0.0
+    for _ in range(500):
+        w = X64.T @ (X64 @ v) / n
+        new = float(w.norm())
+        v = w / new
+        if abs(new - lam) <= 1e-10 * new:
+            break
+        lam = new
+    return new
+
+
+_CURVATURE: Final = {"squared": 2.0, "logistic": 0.25, "cross_entropy": 0.5}
+
+
+def lipschitz_constant(model: nn.Module, data: Dataset, loss: Loss, terms: Sequence[AbstractPenalty] = ()) -> float:
+    """L, the Lipschitz constant of the smooth part's gradient, for a linear model with a canonical loss.
+
+    Data part: c·λ_max(X̃ᵀX̃/n), X̃ with a column of ones when the model has an intercept, c = 2
+    (squared), 1/4 (logistic), 1/2 (cross-entropy). Plus 2λ for each L2 part applied by the
+    ``gradient`` rule.
+    """
+    if not isinstance(model, LinearModel) or loss.name not in _CURVATURE:
+        raise ValueError(
+            "lr='auto' is defined for linear, logistic and softmax models with their canonical loss; "
+            "give a number for an MLP or your own module."
+        )
+    L = _CURVATURE[loss.name] * _top_eigenvalue(_design(data.X, model.linear.bias is not None))
+    for t in terms:
+        if t.update == "gradient":
+            if isinstance(t, L2):
+                L += 2.0 * t.strength
+            elif isinstance(t, ElasticNet):
+                L += 2.0 * t.l2_strength
+    return L
+
+
+# -- building the pieces -----------------------------------------------------------------------------
+
+
+def _check_lr(lr: Any) -> float | str:
+    if isinstance(lr, str):
+        if lr != "auto":
+            raise ValueError(f"lr must be a positive number or 'auto'; got {lr!r}.")
+        return lr
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)):
+        raise TypeError(f"lr must be a positive number or 'auto'; got {type(lr).__name__}.")
+    if not math.isfinite(lr) or lr <= 0:
+        raise ValueError(f"lr must be a positive, finite number; got {lr}. Try lr=0.01, or lr='auto' for linear models.")
+    return float(lr)
+
+
+def _check_int(value: Any, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer; got {type(value).__name__} {value!r}.")
+    if value < minimum:
+        raise ValueError(f"{name} must be ≥ {minimum}; got {value}.")
+    return int(value)
+
+
+def _build_optimizer(optimizer: Any, params: list[Tensor], lr: float, momentum: float) -> torch.optim.Optimizer:
+    if isinstance(optimizer, str):
+        if optimizer in ("gd", "sgd"):
+            return torch.optim.SGD(params, lr=lr)
+        if optimizer == "momentum":
+            return torch.optim.SGD(params, lr=lr, momentum=momentum)
+        if optimizer == "nesterov":
+            return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=True)
+        if optimizer == "adam":
+            return torch.optim.Adam(params, lr=lr)
+        if optimizer == "lbfgs":
+            return torch.optim.LBFGS(params, lr=lr, max_iter=1, history_size=10, line_search_fn="strong_wolfe")
+        raise ValueError(
+            f"Unknown optimizer {optimizer!r}. Choose one of {', '.join(OPTIMIZERS)}, "
+            "or pass a torch.optim.Optimizer class or a factory(params) -> optimizer."
+        )
+    if isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer):
+        return optimizer(params, lr=lr)
+    if callable(optimizer):
+        built = optimizer(params)
+        if not isinstance(built, torch.optim.Optimizer):
+            raise TypeError(f"The optimizer factory returned {type(built).__name__}, not a torch.optim.Optimizer.")
+        return built
+    raise TypeError(f"optimizer must be a name, a torch.optim.Optimizer class or a factory; got {type(optimizer).__name__}.")
+
+
+_TASK_OF_LOSS: Final = {"squared": "regression", "logistic": "binary", "cross_entropy": "multiclass"}
+_LOSS_OF_TASK: Final = {v: k for k, v in _TASK_OF_LOSS.items()}
+_TASK_OF_MODEL: Final = {"linear": "regression", "logistic": "binary", "softmax": "multiclass"}
+
+
+def _resolve(model: Any, data: Any, loss: Any, seed: int, dtype: torch.dtype | None,
+             model_args: Mapping[str, Any] | None) -> tuple[nn.Module, Dataset, Loss]:
+    loss_obj = None if loss is None else get_loss(loss)
+    if isinstance(model, str):
+        if model not in MODELS:
+            raise ValueError(f"Unknown model {model!r}. Choose one of {', '.join(MODELS)}, or pass an nn.Module.")
+        task = _TASK_OF_MODEL.get(model) or (None if loss_obj is None else _TASK_OF_LOSS.get(loss_obj.name))
+        dt = dtype or (torch.float32 if model == "mlp" else torch.float64)
+        ds = as_dataset(data, task=task, dtype=dt)
+        gen = torch.Generator().manual_seed(seed)
+        built = build_model(model, ds.n_features, ds.n_outputs, generator=gen, dtype=dt, **dict(model_args or {}))
+        return built, ds, loss_obj or get_loss(_LOSS_OF_TASK[ds.task])
+    if isinstance(model, nn.Module):
+        if model_args:
+            raise ValueError("model_args apply to a model given by name, not to an nn.Module.")
+        params = [p for p in model.parameters() if p.is_floating_point()]
+        if not params:
+            raise ValueError("The model has no floating-point parameters to train.")
+        dt = dtype or params[0].dtype
+        if dtype is not None and params[0].dtype != dtype:
+            model.to(dtype)
+        task = None if loss_obj is None else _TASK_OF_LOSS.get(loss_obj.name)
+        ds = as_dataset(data, task=task, dtype=dt)
+        default = getattr(model, "default_loss", None) or _LOSS_OF_TASK[ds.task]
+        return model, ds, loss_obj or get_loss(default)
+    raise TypeError(f"model must be an nn.Module or one of {', '.join(MODELS)}; got {type(model).__name__}.")
+
+
+class _Batches:
+    """Full batch, or shuffled minibatches from an explicit generator, epoch after epoch."""
+
+    def __init__(self, n: int, batch_size: int | None, generator: torch.Generator) -> None:
+        self.n, self.batch_size, self.generator = n, batch_size, generator
+        self._order: Tensor | None = None
+        self._pos = n
+
+    @property
+    def full(self) -> bool:
+        return self.batch_size is None or self.batch_size >= self.n
+
+    def next(self) -> Tensor | None:
+        if self.full:
+            return None
+        assert self.batch_size is not None
+        if self._pos + self.batch_size > self.n:
+            self._order = torch.randperm(self.n, generator=self.generator)
+            self._pos = 0
+        assert self._order is not None
+        idx = self._order[self._pos : self._pos + self.batch_size]
+        self._pos += self.batch_size
+        return idx
+
+
+def _kkt_violation(model: nn.Module, opt: Regularized, X: Tensor, y: Tensor, loss: Loss) -> float:
+    """max over parameters of the distance of −∇loss to the penalty's subdifferential."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    with torch.enable_grad():
+        grads = torch.autograd.grad(loss(model(X), y), params)
+    grad_of = {id(p): g for p, g in zip(params, grads)}
+    dist = {id(p): g.abs() for p, g in zip(params, grads)}
+    for t, sel in zip(opt.terms, opt.selections):
+        for s in sel:
+            d = t.subdiff_distance(s.param.detach(), grad_of[id(s.param)])
+            dist[id(s.param)] = d if s.mask is None else torch.where(s.mask, d, dist[id(s.param)])
+    return float(max(float(d.max()) for d in dist.values()))
+
+
+def fit(
+    model: nn.Module | str,
+    data: Dataset | tuple[Any, Any] | Sequence[Any],
+    loss: str | Loss | None = None,
+    penalties: Sequence[AbstractPenalty] | AbstractPenalty = (),
+    optimizer: str | type[torch.optim.Optimizer] | Callable[..., torch.optim.Optimizer] = "gd",
+    lr: float | str = 0.1,
+    steps: int = 1000,
+    batch_size: int | None = None,
+    seed: int = 0,
+    record: bool | Mapping[str, Any] = False,
+    tol: float | None = None,
+    *,
+    dtype: torch.dtype | None = None,
+    momentum: float = 0.9,
+    model_args: Mapping[str, Any] | None = None,
+    log_every: int | None = None,
+    on_divergence: Literal["raise", "stop"] = "raise",
+    allow_weight_decay: bool = False,
+) -> FitResult:
+    """Train ``model`` on ``data`` under penalty terms, each applied by its update rule.
+
+    Parameters
+    ----------
+    model : nn.Module or {"linear", "logistic", "softmax", "mlp"}
+        A module is trained in place, as it is. A name builds the model for the data's shape,
+        initialised from ``seed`` (float64 for the linear family, float32 for an MLP).
+    data : Dataset or (X, y) or (X, y, X_test, y_test)
+        X of shape (n_samples, n_features); y of shape (n_samples,) or (n_samples, 1).
+    loss : {"squared", "logistic", "cross_entropy"} or Loss, optional
+        Defaults to the model's canonical loss, or to the data's task.
+    penalties : term or sequence of terms
+        ``L2(...)``, ``L1(...)``, ``ElasticNet(...)``; each says where it applies and by which rule.
+    optimizer : {"gd", "sgd", "momentum", "nesterov", "adam", "lbfgs"}, class or factory
+        ``gd`` is full-batch SGD; ``sgd`` uses minibatches of ``batch_size`` (default 32);
+        ``momentum`` / ``nesterov`` use ``momentum``; ``lbfgs`` (smooth terms only) does one
+        L-BFGS iteration with a strong-Wolfe line search per step.
+    lr : float or "auto"
+        Learning rate; ``"auto"`` is 1/L for linear, logistic and softmax models
+        (see :func:`lipschitz_constant`).
+    steps : int
+        Maximum number of optimizer steps.
+    batch_size : int, optional
+        Minibatch size for ``sgd`` (or any optimizer but ``gd`` / ``lbfgs``); full batch when None.
+    seed : int
+        Seeds an explicit ``torch.Generator`` for initialisation and shuffling.
+    record : bool or dict
+        Record weight trajectories (``True``, or the options of :class:`reglab.record.Recorder`).
+    tol : float, optional
+        Stop early. For a linear-family model with its canonical loss trained full-batch: when the
+        optimality measure (the largest distance of −∇loss to the penalty's subdifferential) falls
+        below ``tol`` times its initial value. Otherwise: when the relative change of the objective
+        between two logged steps is below ``tol``.
+    dtype : torch.dtype, optional
+        Floating dtype for the model and data.
+    log_every : int, optional
+        Log history every this many steps (default: at most about 1,000 entries).
+    on_divergence : {"raise", "stop"}
+        Raise :class:`DivergenceError`, or stop and return with status ``"diverged"``.
+    allow_weight_decay : bool
+        Allow an optimizer with its own ``weight_decay`` beside the terms.
+
+    Returns
+    -------
+    FitResult
+
+    Raises
+    ------
+    DivergenceError
+        A non-finite loss or parameter, or an objective above 10⁶ times its start.
+
+    Examples
+    --------
+    >>> import reglab
+    >>> from reglab.data import zero_column
+    >>> res = reglab.fit("linear", zero_column(n=50, p=3, column=0), penalties=[reglab.L2(0.1)],
+    ...                  lr=0.05, steps=200)
+    >>> res.status, res.model.linear.weight.shape
+    ('max_steps', torch.Size([1, 3]))
+    """
+    steps = _check_int(steps, "steps", 0)
+    seed = _check_int(seed, "seed", 0)
+    lr = _check_lr(lr)
+    if batch_size is not None:
+        batch_size = _check_int(batch_size, "batch_size", 1)
+    if tol is not None and (not isinstance(tol, (int, float)) or not tol >= 0):
+        raise ValueError(f"tol must be a non-negative number or None; got {tol!r}.")
+    if on_divergence not in ("raise", "stop"):
+        raise ValueError(f"on_divergence must be 'raise' or 'stop'; got {on_divergence!r}.")
+    if isinstance(optimizer, str) and optimizer not in OPTIMIZERS:
+        _build_optimizer(optimizer, [], 1.0, momentum)  # raises the unknown-name error
+    if optimizer in ("gd", "lbfgs") and batch_size is not None:
+        raise ValueError(f"optimizer {optimizer!r} is full-batch; use optimizer='sgd' with batch_size={batch_size}.")
+    if optimizer == "sgd" and batch_size is None:
+        batch_size = 32
+    terms = [penalties] if isinstance(penalties, AbstractPenalty) else list(penalties)
+
+    net, ds, loss_fn = _resolve(model, data, loss, seed, dtype, model_args)
+    L = None
+    if lr == "auto":
+        L = lipschitz_constant(net, ds, loss_fn, terms)
+        lr = 1.0 / L
+    assert isinstance(lr, float)
+    params = [p for p in net.parameters() if p.requires_grad]
+    opt = Regularized(_build_optimizer(optimizer, params, lr, momentum), net, terms,
+                      allow_weight_decay=allow_weight_decay)
+
+    recorder = None
+    if record:
+        from reglab.record import Recorder
+
+        options = dict(record) if isinstance(record, Mapping) else {}
+        recorder = Recorder(net, opt, steps=steps, seed=seed, **options)
+
+    X, y = ds.X, ds.y
+    gen = torch.Generator().manual_seed(seed + 1)
+    batches = _Batches(len(X), batch_size, gen)
+    log_every = log_every or max(1, math.ceil(steps / _MAX_LOG))
+    use_kkt = (tol is not None and isinstance(net, LinearModel) and batches.full
+               and loss_fn.name == net.default_loss)
+    history = History()
+    status = "max_steps"
+    first_objective: float | None = None
+    previous: float | None = None
+    kkt0: float | None = None
+    is_lbfgs = opt.family == "lbfgs"
+    t0 = time.perf_counter()
+    step = 0
+
+    def log(step: int, data_loss: float) -> bool:
+        """Append to the history; True when training should stop (converged or diverged)."""
+        nonlocal first_objective, previous, kkt0, status
+        penalty = float(opt.penalty_value())
+        history.append(step, data_loss, penalty, float(opt.param_groups[0]["lr"]))
+        objective = data_loss + penalty
+        finite = math.isfinite(objective) and all(bool(torch.isfinite(p).all()) for p in params)
+        if first_objective is None:
+            first_objective = objective
+        if not finite or (first_objective > 0 and objective > 1e6 * first_objective):
+            status = "diverged"
+            if on_divergence == "raise":
+                raise _divergence(step, objective, first_objective, float(opt.param_groups[0]["lr"]),
+                                  net, ds, loss_fn, terms, L)
+            return True
+        if tol is None:
+            return False
+        if use_kkt:
+            violation = _kkt_violation(net, opt, X, y, loss_fn)
+            kkt0 = violation if kkt0 is None else kkt0
+            done = violation <= tol * max(kkt0, 1e-300)
+        else:
+            done = previous is not None and abs(objective - previous) <= tol * max(abs(previous), 1e-300)
+        previous = objective
+        if done:
+            status = "converged"
+        return done
+
+    for step in range(steps):
+        idx = batches.next()
+        xb, yb = (X, y) if idx is None else (X[idx], y[idx])
+        logging = step % log_every == 0
+        if is_lbfgs:
+            first: list[Tensor] = []
+
+            def closure() -> Tensor:
+                opt.zero_grad()
+                value = loss_fn(net(xb), yb)
+                value.backward()
+                first.append(value.detach())
+                return value
+
+            opt.step(closure)
+            batch_loss = first[0]
+        else:
+            opt.zero_grad()
+            batch_loss = loss_fn(net(xb), yb)
+            batch_loss.backward()
+            if logging:
+                full_loss = float(batch_loss.detach()) if idx is None else _full_loss(net, loss_fn, X, y)
+                if log(step, full_loss):
+                    break
+            opt.step()
+            continue
+        if logging:
+            # L-BFGS: the first closure value is the loss at the parameters before this step
+            if log(step, float(batch_loss.detach()) if idx is None else _full_loss(net, loss_fn, X, y)):
+                break
+    else:
+        step = steps
+        log(steps, _full_loss(net, loss_fn, X, y))
+    elapsed = time.perf_counter() - t0
+    if recorder is not None:
+        recorder.close()
+    return FitResult(model=net, data=ds, loss=loss_fn, terms=terms, optimizer=opt, history=history,
+                     status=status, steps_run=step, lr=float(lr), seed=seed, recorder=recorder, elapsed=elapsed)
+
+
+@torch.no_grad()
+def _full_loss(model: nn.Module, loss: Loss, X: Tensor, y: Tensor) -> float:
+    return float(loss(model(X), y))
+
+
+def _divergence(step: int, objective: float, first: float, lr: float, model: nn.Module, data: Dataset,
+                loss: Loss, terms: Sequence[AbstractPenalty], L: float | None) -> DivergenceError:
+    max_stable = None
+    if isinstance(model, LinearModel) and loss.name in _CURVATURE:
+        L = L if L is not None else lipschitz_constant(model, data, loss, terms)
+        max_stable = 2.0 / L
+    what = "a non-finite objective or parameter" if not math.isfinite(objective) else (
+        f"the objective {objective:.3g} is more than 10⁶ × its start ({first:.3g})"
+    )
+    advice = (f"The largest stable learning rate for this linear problem is 2/L = {max_stable:.4g}; "
+              f"try lr={max_stable / 2:.4g} or lr='auto'." if max_stable is not None
+              else "Lower the learning rate (by 10×, say).")
+    return DivergenceError(f"Training diverged at step {step} with lr={lr:g}: {what}. {advice}",
+                           step=step, lr=lr, max_stable_lr=max_stable)

@@ -1,0 +1,114 @@
+"""Data losses, each with the null model it is measured against.
+
+- ``squared``: mean (y − f)², as in the source argument (not ½(y − f)²).
+- ``logistic``: mean binary negative log-likelihood of labels {0, 1} given logits f.
+- ``cross_entropy``: mean softmax negative log-likelihood of integer labels given logits.
+
+The *null model* predicts a constant, the best one for the loss: the mean of y (squared), the
+log-odds of the positive rate (logistic), the log class frequencies (cross-entropy).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Final
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = ["CrossEntropy", "Logistic", "Loss", "Squared", "get_loss", "LOSSES"]
+
+_EPS: Final = 1e-12
+
+
+class Loss(ABC):
+    """A mean data loss over samples, and the best constant prediction for it."""
+
+    name: str = ""
+    task: str = ""
+
+    @abstractmethod
+    def __call__(self, output: Tensor, y: Tensor) -> Tensor:
+        """Mean loss of model ``output`` against targets ``y`` (a 0-d tensor)."""
+
+    @abstractmethod
+    def null_output(self, y: Tensor) -> Tensor:
+        """The best constant model output for targets ``y``, shaped like one row of output."""
+
+    def null_loss(self, y_fit: Tensor, y_eval: Tensor | None = None) -> Tensor:
+        """Loss of the null model fitted on ``y_fit``, evaluated on ``y_eval`` (default ``y_fit``)."""
+        y_eval = y_fit if y_eval is None else y_eval
+        const = self.null_output(y_fit)
+        return self(const.expand(len(y_eval), *const.shape[1:]), y_eval)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class Squared(Loss):
+    """``mean (y − f)²``; the null model predicts mean(y).
+
+    Examples
+    --------
+    >>> Squared()(torch.tensor([[1.0], [3.0]]), torch.tensor([0.0, 1.0]))
+    tensor(2.5000)
+    """
+
+    name = "squared"
+    task = "regression"
+
+    def __call__(self, output: Tensor, y: Tensor) -> Tensor:
+        return (y.reshape(output.shape) - output).square().mean()
+
+    def null_output(self, y: Tensor) -> Tensor:
+        y2 = y.reshape(len(y), -1)
+        return y2.mean(0, keepdim=True)
+
+
+class Logistic(Loss):
+    """Mean binary NLL of labels {0, 1} given logits; the null model predicts logit(mean y)."""
+
+    name = "logistic"
+    task = "binary"
+
+    def __call__(self, output: Tensor, y: Tensor) -> Tensor:
+        return F.binary_cross_entropy_with_logits(output.reshape(-1), y.reshape(-1).to(output.dtype))
+
+    def null_output(self, y: Tensor) -> Tensor:
+        p = y.to(torch.float64).mean().clamp(_EPS, 1 - _EPS)
+        return torch.log(p / (1 - p)).reshape(1, 1).to(y.dtype if y.is_floating_point() else torch.float64)
+
+
+class CrossEntropy(Loss):
+    """Mean softmax NLL of integer labels given logits; the null model predicts log class frequencies."""
+
+    name = "cross_entropy"
+    task = "multiclass"
+
+    def __call__(self, output: Tensor, y: Tensor) -> Tensor:
+        return F.cross_entropy(output, y.reshape(-1).long())
+
+    def null_output(self, y: Tensor, n_classes: int | None = None) -> Tensor:
+        y = y.reshape(-1).long()
+        k = int(y.max()) + 1 if n_classes is None else n_classes
+        freq = torch.bincount(y, minlength=k).to(torch.float64) / len(y)
+        return torch.log(freq.clamp_min(_EPS)).reshape(1, k)
+
+    def null_loss(self, y_fit: Tensor, y_eval: Tensor | None = None) -> Tensor:
+        y_eval = y_fit if y_eval is None else y_eval
+        k = int(max(int(y_fit.max()), int(y_eval.max()))) + 1
+        const = self.null_output(y_fit, k)
+        return self(const.expand(len(y_eval), k), y_eval)
+
+
+LOSSES: Final[dict[str, type[Loss]]] = {"squared": Squared, "logistic": Logistic, "cross_entropy": CrossEntropy}
+
+
+def get_loss(loss: str | Loss) -> Loss:
+    """A loss from its name (``"squared"``, ``"logistic"``, ``"cross_entropy"``) or as given."""
+    if isinstance(loss, Loss):
+        return loss
+    if not isinstance(loss, str) or loss not in LOSSES:
+        raise ValueError(f"Unknown loss {loss!r}. Choose one of {', '.join(LOSSES)}.")
+    return LOSSES[loss]()

@@ -1,0 +1,281 @@
+"""Update rules: where a penalty term enters an optimizer step.
+
+:class:`Regularized` wraps any ``torch.optim`` optimizer and applies each term by its rule:
+
+========== ============================================ ================================================
+rule       when                                         what
+========== ============================================ ================================================
+gradient   before the inner step                        ``p.grad += ∇pen(p)``: the penalty is in the loss
+decoupled  with the inner step, from the pre-step value ``p ← p − lr·∇pen(p)``, outside any preconditioner
+                                                        and momentum (as ``torch.optim.AdamW`` decays)
+proximal   after a plain gradient step                  ``p ← prox(p, lr)``
+cumulative after a plain (stochastic) gradient step     Tsuruoka et al.'s clipped cumulative L1 penalty
+========== ============================================ ================================================
+
+The learning rate is read from the inner optimizer's ``param_groups`` at every step, so LR
+schedulers (attached to the wrapper or to the inner optimizer) work.
+
+References:
+    Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019.
+    Tsuruoka, Tsujii & Ananiadou, "Stochastic Gradient Descent Training for L1-regularized
+    Log-linear Models with Cumulative Penalty", ACL 2009.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from reglab.penalties import AbstractPenalty, Selection
+
+__all__ = ["Regularized", "optimizer_family"]
+
+
+def optimizer_family(optimizer: torch.optim.Optimizer) -> str:
+    """``"plain"`` (SGD without momentum), ``"momentum"``, ``"lbfgs"`` or ``"adaptive"`` (anything else).
+
+    Update rules that need a plain gradient step (proximal, cumulative) are allowed only for
+    ``"plain"``; an optimizer reglab does not know is treated as ``"adaptive"``.
+    """
+    if isinstance(optimizer, torch.optim.LBFGS):
+        return "lbfgs"
+    if type(optimizer) is torch.optim.SGD:
+        return "plain" if all(g.get("momentum", 0) == 0 for g in optimizer.param_groups) else "momentum"
+    return "adaptive"
+
+
+def _check_combination(term: AbstractPenalty, family: str, opt_name: str) -> None:
+    rule = term.update
+    if rule == "proximal" and family != "plain":
+        raise ValueError(
+            f"{term!r}: update='proximal' needs a plain gradient step (optimizer 'gd' or 'sgd', SGD without "
+            f"momentum); after {opt_name}'s {'momentum' if family == 'momentum' else 'preconditioned'} step, "
+            "w ← prox(w, lr) is not a proximal-gradient method. Use update='decoupled' or update='gradient' "
+            "with this optimizer, or optimizer='gd' / 'sgd' with update='proximal'."
+        )
+    if rule == "cumulative":
+        if term.kind != "l1":
+            raise ValueError(
+                f"{term!r}: update='cumulative' is Tsuruoka et al.'s cumulative L1 penalty and applies to L1 only. "
+                "For an L2 part, add a separate L2 term (update='gradient'); for elastic net use update='proximal'."
+            )
+        if family != "plain":
+            raise ValueError(
+                f"{term!r}: update='cumulative' is defined for plain (stochastic) gradient steps, not {opt_name}. "
+                "Use optimizer 'gd' or 'sgd', or update='decoupled' / 'gradient' with this optimizer."
+            )
+    if family == "lbfgs":
+        if rule != "gradient":
+            raise ValueError(
+                f"{term!r}: L-BFGS runs its own line search, so only update='gradient' applies with it. "
+                "Use optimizer 'gd' for proximal or cumulative rules, 'adam' for decoupled."
+            )
+        if not term.smooth:
+            raise ValueError(
+                f"{term!r}: L-BFGS needs a smooth objective, and this penalty is not differentiable at 0. "
+                "Use optimizer='gd' with update='proximal' for L1 or elastic net."
+            )
+
+
+class Regularized(torch.optim.Optimizer):
+    """Wrap a torch optimizer so that penalty terms are applied by their update rules.
+
+    Parameters
+    ----------
+    optimizer : torch.optim.Optimizer
+        The inner optimizer, built over ``model``'s parameters. Its learning rates are read at
+        every step; its ``weight_decay`` must be 0 (reglab's terms are the regularization).
+    model : nn.Module
+        Where the terms' ``on=`` selectors look for parameter names.
+    terms : sequence of penalty terms
+        ``L2(...)``, ``L1(...)``, ``ElasticNet(...)``, each with its ``on=`` and ``update=``.
+    allow_weight_decay : bool
+        Allow an inner ``weight_decay > 0`` beside the terms (regularizing twice). Default False.
+
+    Examples
+    --------
+    >>> from reglab import L1, L2
+    >>> model = torch.nn.Linear(3, 1)
+    >>> opt = Regularized(torch.optim.SGD(model.parameters(), lr=0.1), model,
+    ...                   [L2(0.01), L1(1e-3, update="proximal")])
+    >>> loss = model(torch.randn(8, 3)).square().mean()
+    >>> loss.backward(); opt.step(); opt.zero_grad()
+    """
+
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        model: nn.Module,
+        terms: Sequence[AbstractPenalty] | AbstractPenalty = (),
+        *,
+        allow_weight_decay: bool = False,
+    ) -> None:
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise TypeError(f"optimizer must be a torch.optim.Optimizer; got {type(optimizer).__name__}.")
+        if isinstance(optimizer, Regularized):
+            raise TypeError("optimizer is already Regularized; give all terms to one Regularized wrapper.")
+        terms = [terms] if isinstance(terms, AbstractPenalty) else list(terms)
+        for t in terms:
+            if not isinstance(t, AbstractPenalty):
+                raise TypeError(f"Each term must be an L2, L1 or ElasticNet; got {type(t).__name__} {t!r}.")
+        family = optimizer_family(optimizer)
+        opt_name = type(optimizer).__name__
+        for t in terms:
+            _check_combination(t, family, opt_name)
+        if terms and not allow_weight_decay:
+            decays = [g.get("weight_decay", 0) for g in optimizer.param_groups]
+            if any(d for d in decays):
+                raise ValueError(
+                    f"{opt_name} already has weight_decay={max(decays)} beside reglab's terms: that regularizes "
+                    "twice. Set weight_decay=0 on the optimizer (reglab's L2 term with update='gradient' or "
+                    "'decoupled' does the same), or pass allow_weight_decay=True if you mean it."
+                )
+        super().__init__(optimizer.param_groups, optimizer.defaults)
+        self.optimizer = optimizer
+        self.param_groups = optimizer.param_groups
+        self.state = optimizer.state
+        self.model = model
+        self.terms = terms
+        self.family = family
+        owned = {id(p) for g in optimizer.param_groups for p in g["params"]}
+        self.selections: list[list[Selection]] = []
+        for t in terms:
+            sel = t.select(model)
+            outside = [s.name for s in sel if id(s.param) not in owned]
+            if outside:
+                raise ValueError(f"{t!r} applies to {outside}, which the optimizer does not update.")
+            self.selections.append(sel)
+        # cumulative-L1 state: per term, per selected parameter, (u, q) as in Tsuruoka et al.
+        self._cumulative: dict[int, list[dict[str, Tensor]]] = {
+            i: [{"u": torch.zeros((), dtype=torch.float64), "q": torch.zeros_like(s.param)} for s in sel]
+            for i, (t, sel) in enumerate(zip(terms, self.selections))
+            if t.update == "cumulative"
+        }
+
+    # -- learning rates ----------------------------------------------------------------------------
+    def _lr_of(self, param: Tensor) -> float:
+        for g in self.optimizer.param_groups:
+            if any(p is param for p in g["params"]):
+                return float(g["lr"])
+        raise KeyError("parameter not in optimizer")  # unreachable: checked at construction
+
+    def _by_rule(self, rule: str) -> Iterable[tuple[int, AbstractPenalty, Selection]]:
+        for i, (t, sel) in enumerate(zip(self.terms, self.selections)):
+            if t.update == rule:
+                for j, s in enumerate(sel):
+                    yield j, t, s
+
+    # -- the step ----------------------------------------------------------------------------------
+    @torch.no_grad()
+    def add_penalty_grads_(self) -> None:
+        """Add the (sub)gradient of every ``gradient``-rule term to its parameters' ``.grad``."""
+        for _, t, s in self._by_rule("gradient"):
+            if s.param.grad is None:
+                continue
+            if s.mask is None and t.kind == "l2":
+                # the same operation as torch.optim.SGD / Adam weight_decay: grad + wd·p
+                s.param.grad.add_(s.param, alpha=2.0 * t.strength)
+            else:
+                s.param.grad.add_(t.masked_grad(s.param, s.mask))
+
+    @torch.no_grad()
+    def penalty_value(self, rule: str | None = None) -> Tensor:
+        """Σ over terms (of one ``rule`` if given) of the penalty value on their parameters (float64)."""
+        values = [
+            t.masked_value(s.param, s.mask).to(torch.float64)
+            for t, sel in zip(self.terms, self.selections)
+            if rule is None or t.update == rule
+            for s in sel
+        ]
+        return torch.stack(values).sum() if values else torch.zeros((), dtype=torch.float64)
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
+        """One step of the inner optimizer with every term applied by its rule."""
+        if self.family == "lbfgs":
+            if closure is None:
+                raise ValueError("L-BFGS needs a closure that recomputes the loss: opt.step(closure).")
+            return self.optimizer.step(self._closure_with_penalty(closure))
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        self.add_penalty_grads_()
+        self._apply_decoupled_()
+        self.optimizer.step()
+        self._apply_proximal_()
+        self._apply_cumulative_()
+        return loss
+
+    def _closure_with_penalty(self, closure: Callable[[], Any]) -> Callable[[], Any]:
+        def penalized() -> Any:
+            with torch.enable_grad():
+                loss = closure()
+            self.add_penalty_grads_()
+            return loss + self.penalty_value("gradient").to(loss.dtype)
+
+        return penalized
+
+    @torch.no_grad()
+    def _apply_decoupled_(self) -> None:
+        for _, t, s in self._by_rule("decoupled"):
+            if s.param.grad is not None:
+                t.apply_decay_(s.param, self._lr_of(s.param), s.mask)
+
+    @torch.no_grad()
+    def _apply_proximal_(self) -> None:
+        for _, t, s in self._by_rule("proximal"):
+            if s.param.grad is not None:
+                t.apply_prox_(s.param, self._lr_of(s.param), s.mask)
+
+    @torch.no_grad()
+    def _apply_cumulative_(self) -> None:
+        # Tsuruoka et al. (2009), Fig. 2: u is the total L1 penalty each weight could have received,
+        # q the total it did receive; after the gradient step each weight is clipped toward zero by
+        # u ∓ q, never across it.
+        for i, t in enumerate(self.terms):
+            if t.update != "cumulative":
+                continue
+            for s, st in zip(self.selections[i], self._cumulative[i]):
+                if s.param.grad is None:
+                    continue
+                st["u"] += self._lr_of(s.param) * t.strength
+                w, q, u = s.param, st["q"], st["u"].to(s.param.dtype)
+                z = w.clone()
+                pos = torch.clamp(w - (u + q), min=0.0)
+                neg = torch.clamp(w + (u - q), max=0.0)
+                new = torch.where(w > 0, pos, torch.where(w < 0, neg, w))
+                if s.mask is not None:
+                    new = torch.where(s.mask, new, w)
+                w.copy_(new)
+                q += w - z
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.optimizer.zero_grad(set_to_none=set_to_none)
+
+    # -- state -------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:  # type: ignore[override]
+        """The inner optimizer's state and reglab's own (cumulative-L1 totals), as plain tensors."""
+        cumulative = {str(i): [{"u": st["u"].clone(), "q": st["q"].clone()} for st in sts]
+                      for i, sts in self._cumulative.items()}
+        return {"inner": self.optimizer.state_dict(), "cumulative": cumulative}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:  # type: ignore[override]
+        if set(state_dict) != {"inner", "cumulative"}:
+            raise ValueError(
+                "Not a Regularized state_dict (expected keys 'inner' and 'cumulative'). "
+                "To load a plain optimizer's state, call .optimizer.load_state_dict()."
+            )
+        self.optimizer.load_state_dict(state_dict["inner"])
+        saved = state_dict["cumulative"]
+        if set(saved) != {str(i) for i in self._cumulative}:
+            raise ValueError("The saved cumulative-L1 state does not match this wrapper's terms.")
+        for i, sts in self._cumulative.items():
+            for st, src in zip(sts, saved[str(i)]):
+                st["u"].copy_(src["u"])
+                st["q"].copy_(src["q"])
+
+    def __repr__(self) -> str:
+        return f"Regularized({type(self.optimizer).__name__}, terms={self.terms!r})"
