@@ -187,7 +187,8 @@ def _check_xy(X: Any, y: Any, dtype: torch.dtype, what: str = "") -> tuple[np.nd
                         ensure_all_finite=True, input_name="y")
         except ValueError as err:
             raise ValueError(str(err)) from None
-    return Xn, yn
+    # pandas (copy-on-write) hands out read-only views; torch needs writable memory
+    return (Xn if Xn.flags.writeable else Xn.copy()), (yn if yn.flags.writeable else yn.copy())
 
 
 def _to_numpy(a: Any) -> Any:
