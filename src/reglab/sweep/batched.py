@@ -1,0 +1,340 @@
+"""The batched executor: K runs that differ only in λ, ``l1_ratio``, learning rate or seed train as
+one stacked model, so that one pass over the data serves all K.
+
+Runs are grouped by their spec with ``seed``, ``lr`` and every ``penalties.i.strength`` /
+``penalties.i.l1_ratio`` removed. Each group's K models are built exactly as :func:`reglab.fit`
+builds them (``build_model`` with ``torch.Generator().manual_seed(seed)``), their parameters are
+stacked along a new leading axis, and every step evaluates all K with ``torch.func.vmap`` over
+``torch.func.functional_call`` — for the linear family that is one matrix product ``X @ [W₁ … W_K]``
+per step, for an MLP one batched forward and backward.
+
+The step reproduces :class:`reglab.Regularized` around ``torch.optim.SGD`` term by term, with a
+per-run λ, ``l1_ratio`` and learning rate: ``gradient`` terms add their (sub)gradient to the
+gradient, ``decoupled`` terms decay the pre-step weights, the plain gradient step follows, then
+``proximal`` terms apply their prox with step ``lr``. Logging, the divergence test (non-finite, or
+objective above 10⁶ × its start) and the final state are fit's, run by run: a diverging run is
+frozen at the step it diverged and reported ``diverged`` while the others go on.
+
+What batches: models ``linear``, ``logistic``, ``softmax``, ``mlp`` given by name; optimizers
+``gd`` (full batch) and ``sgd`` (each run draws its own minibatches from its own seed, as fit does);
+rules ``gradient``, ``proximal`` and ``decoupled``. What does not, with the reason a row's
+``batch_reason`` gives, runs through the fallback executor (in process by default):
+
+- ``momentum`` / ``nesterov`` / ``adam`` / ``lbfgs``: optimizer state per run (or a line search) is
+  not stacked here;
+- ``cumulative`` rule: its per-run penalty ledger is not stacked here;
+- ``tol``: early stopping per run would end the runs at different steps;
+- ``record``: trajectories are recorded per model by hooks on its own optimizer.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+import torch
+from torch import Tensor
+from torch.func import functional_call, vmap
+
+from reglab.fit import _MAX_LOG, FitResult, History, _Batches, _resolve, lipschitz_constant
+from reglab.penalties import AbstractPenalty, ElasticNet, L1, L2, penalty_from_config
+from reglab.spec import build_data, validate_spec, DTYPES
+from reglab.sweep.runner import Executor, OnRow, SerialExecutor, failed_row, row_from_result
+from reglab.sweep.spec import Run
+from reglab.updates import Regularized
+
+__all__ = ["BatchedExecutor", "batch_key", "fit_batched", "why_not_batched"]
+
+BATCHED_OPTIMIZERS: Final = ("gd", "sgd")
+BATCHED_RULES: Final = ("gradient", "proximal", "decoupled")
+
+
+def why_not_batched(spec: Mapping[str, Any]) -> str | None:
+    """Why a run spec cannot train in a stacked group, or None when it can."""
+    optimizer = spec.get("optimizer", "gd")
+    if optimizer not in BATCHED_OPTIMIZERS:
+        return f"optimizer {optimizer!r} keeps per-run state; batched supports {', '.join(BATCHED_OPTIMIZERS)}"
+    for i, p in enumerate(spec.get("penalties") or []):
+        rule = p.get("update", "gradient")
+        if rule not in BATCHED_RULES:
+            return f"penalties.{i} uses update={rule!r}; batched supports {', '.join(BATCHED_RULES)}"
+    if spec.get("tol") is not None:
+        return "tol stops each run at its own step; batched runs every run for `steps`"
+    if spec.get("record"):
+        return "record=true keeps per-run trajectories through hooks on each run's own optimizer"
+    return None
+
+
+def batch_key(spec: Mapping[str, Any]) -> str:
+    """The spec without what may differ inside a stacked group (seed, lr, strengths, l1_ratios)."""
+    s = copy.deepcopy(dict(spec))
+    for key in ("seed", "lr", "on_divergence"):
+        s.pop(key, None)
+    for p in s.get("penalties") or []:
+        p.pop("strength", None)
+        p.pop("l1_ratio", None)
+    return json.dumps(s, sort_keys=True)
+
+
+def _per_run(values: Sequence[float], like: Tensor) -> Tensor:
+    """Per-run scalars (K,) shaped to broadcast against a stacked parameter (K, *shape)."""
+    return torch.tensor(list(values), dtype=torch.float64).to(like.dtype).reshape(-1, *([1] * (like.ndim - 1)))
+
+
+class _StackedTerm:
+    """One penalty term across K runs: kind, rule and selection shared; λ and ρ per run."""
+
+    def __init__(self, terms: Sequence[AbstractPenalty], template: torch.nn.Module) -> None:
+        t0 = terms[0]
+        self.kind, self.update = t0.kind, t0.update
+        self.strength = [t.strength for t in terms]
+        self.l1 = [t.l1_strength if isinstance(t, ElasticNet) else (t.strength if isinstance(t, L1) else 0.0)
+                   for t in terms]
+        self.l2 = [t.l2_strength if isinstance(t, ElasticNet) else (t.strength if isinstance(t, L2) else 0.0)
+                   for t in terms]
+        self.selection = [(s.name, s.mask) for s in t0.select(template)]
+
+    def grad(self, w: Tensor) -> Tensor:
+        """∇pen (subgradient, sign(0) = 0), per run: λ₁·sign(w) + 2λ₂·w."""
+        if self.kind == "l2":
+            return (2.0 * _per_run(self.strength, w)) * w
+        if self.kind == "l1":
+            return _per_run(self.strength, w) * torch.sign(w)
+        return _per_run(self.l1, w) * torch.sign(w) + (2.0 * _per_run(self.l2, w)) * w
+
+    def value(self, w: Tensor, mask: Tensor | None) -> Tensor:
+        """Penalty value per run, shape (K,), in float64."""
+        w = w.to(torch.float64)
+        m = 1.0 if mask is None else mask.to(torch.float64)
+        dims = tuple(range(1, w.ndim))
+        l1 = torch.tensor(self.l1, dtype=torch.float64)
+        l2 = torch.tensor(self.l2, dtype=torch.float64)
+        return l1 * (w.abs() * m).sum(dims) + l2 * (w * w * m).sum(dims)
+
+    def prox(self, v: Tensor, lrs: Sequence[float]) -> Tensor:
+        if self.kind == "l2":
+            return v / _per_run([1.0 + 2.0 * lr * s for lr, s in zip(lrs, self.strength)], v)
+        if self.kind == "l1":
+            thr = _per_run([lr * s for lr, s in zip(lrs, self.strength)], v)
+            return torch.sign(v) * torch.clamp(v.abs() - thr, min=0.0)
+        thr = _per_run([lr * s for lr, s in zip(lrs, self.l1)], v)
+        soft = torch.sign(v) * torch.clamp(v.abs() - thr, min=0.0)
+        return soft / _per_run([1.0 + 2.0 * lr * s for lr, s in zip(lrs, self.l2)], v)
+
+    def decay(self, w: Tensor, lrs: Sequence[float]) -> Tensor:
+        if self.kind == "l2":  # the multiplicative form, as L2.apply_decay_ writes it
+            return w * _per_run([1.0 - lr * 2.0 * s for lr, s in zip(lrs, self.strength)], w)
+        return w - _per_run(lrs, w) * self.grad(w)
+
+
+def _masked(new: Tensor, old: Tensor, mask: Tensor | None) -> Tensor:
+    return new if mask is None else torch.where(mask, new, old)
+
+
+def fit_batched(runs: Sequence[Run]) -> list[tuple[FitResult, float]]:
+    """Train ``runs`` (one batch group) as one stacked model; one ``(FitResult, seconds)`` per run.
+
+    Every result is what ``fit(**build_fit_kwargs(run.spec), on_divergence="stop")`` returns, up
+    to floating-point rounding; ``seconds`` is the group's training time divided by K.
+
+    Parameters
+    ----------
+    runs : sequence of Run
+        Specs that share :func:`batch_key` and for which :func:`why_not_batched` is None.
+
+    Examples
+    --------
+    >>> from reglab.sweep import expand_sweep
+    >>> runs = expand_sweep({"base": {"data": {"scenario": "zero_column", "n": 30, "p": 3},
+    ...                                "penalties": [{"kind": "l2", "strength": 0.1}], "steps": 20},
+    ...                      "grid": {"penalties.0.strength": [0.01, 0.1]}})
+    >>> [r.status for r, _ in fit_batched(runs)]
+    ['max_steps', 'max_steps']
+    """
+    if not runs:
+        return []
+    specs = [validate_spec(r.spec) for r in runs]
+    keys = {batch_key(s) for s in specs}
+    if len(keys) != 1:
+        raise ValueError("fit_batched needs runs that differ only in seed, lr, strength and l1_ratio.")
+    reasons = {why_not_batched(s) for s in specs} - {None}
+    if reasons:
+        raise ValueError(f"These runs do not batch: {'; '.join(map(str, reasons))}.")
+    s0 = specs[0]
+    data = build_data(s0)
+    model_name = s0.get("model") or {"regression": "linear", "binary": "logistic", "multiclass": "softmax"}[data.task]
+    dtype = DTYPES[s0["dtype"]] if "dtype" in s0 else None
+    steps = int(s0.get("steps", 1000))
+    optimizer = s0.get("optimizer", "gd")
+    batch_size = s0.get("batch_size")
+    if optimizer == "gd" and batch_size is not None:
+        raise ValueError(f"optimizer 'gd' is full-batch; use optimizer='sgd' with batch_size={batch_size}.")
+    if optimizer == "sgd" and batch_size is None:
+        batch_size = 32
+    K = len(specs)
+
+    nets, terms, lrs, seeds = [], [], [], []
+    ds = loss_fn = None
+    for s in specs:
+        seed = int(s.get("seed", 0))
+        net, ds, loss_fn = _resolve(model_name, data, s.get("loss"), seed, dtype, s.get("model_args"))
+        ts = [penalty_from_config(p) for p in s.get("penalties") or []]
+        lr = s.get("lr", 0.1)
+        lr = 1.0 / lipschitz_constant(net, ds, loss_fn, ts) if lr == "auto" else float(lr)
+        nets.append(net), terms.append(ts), lrs.append(lr), seeds.append(seed)
+    assert ds is not None and loss_fn is not None
+    template = nets[0]
+    names = [n for n, p in template.named_parameters() if p.requires_grad]
+    P = {n: torch.stack([dict(net.named_parameters())[n].detach() for net in nets]).clone() for n in names}
+    stacked = [_StackedTerm([ts[j] for ts in terms], template) for j in range(len(terms[0]))]
+    # optimizer.param_groups check of Regularized: every selected parameter must be trained
+    for net, ts, lr in zip(nets, terms, lrs):
+        Regularized(torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=lr), net, ts)
+
+    X, y = ds.X, ds.y
+    batchers = [_Batches(len(X), batch_size, torch.Generator().manual_seed(seed + 1)) for seed in seeds]
+    full = batchers[0].full
+    log_every = int(s0.get("log_every") or max(1, math.ceil(steps / _MAX_LOG)))
+
+    def loss_of(params: dict[str, Tensor], x: Tensor, t: Tensor) -> Tensor:
+        return loss_fn(functional_call(template, params, (x,)), t)
+
+    batched_loss = vmap(loss_of, in_dims=(0, None, None) if full else (0, 0, 0))
+    full_loss = vmap(loss_of, in_dims=(0, None, None))
+
+    histories = [History() for _ in range(K)]
+    status = ["max_steps"] * K
+    steps_run = [steps] * K
+    final: list[dict[str, Tensor] | None] = [None] * K
+    first: list[float | None] = [None] * K
+    active = [True] * K
+
+    def penalty_values() -> Tensor:
+        total = torch.zeros(K, dtype=torch.float64)
+        for t in stacked:
+            for name, mask in t.selection:
+                total = total + t.value(P[name], mask)
+        return total
+
+    def log(step: int, data_losses: Tensor) -> None:
+        pens = penalty_values().tolist()
+        dl = data_losses.detach().to(torch.float64).tolist()
+        finite = {n: torch.isfinite(P[n]).flatten(1).all(1).tolist() for n in names}
+        for k in range(K):
+            if not active[k]:
+                continue
+            histories[k].append(step, dl[k], pens[k], lrs[k])
+            objective = dl[k] + pens[k]
+            if first[k] is None:
+                first[k] = objective
+            f0 = first[k]
+            assert f0 is not None
+            ok = math.isfinite(objective) and all(finite[n][k] for n in names)
+            if not ok or (f0 > 0 and objective > 1e6 * f0):
+                status[k], steps_run[k], active[k] = "diverged", step, False
+                final[k] = {n: P[n][k].clone() for n in names}
+
+    t0 = time.perf_counter()
+    for step in range(steps):
+        if not any(active):
+            break
+        if full:
+            xb, yb = X, y
+        else:
+            idx = torch.stack([b.next() for b in batchers])  # type: ignore[misc]
+            xb, yb = X[idx], y[idx]
+        params = {n: P[n].requires_grad_(True) for n in names}
+        losses = batched_loss(params, xb, yb)
+        grads = dict(zip(names, torch.autograd.grad(losses.sum(), [params[n] for n in names])))
+        with torch.no_grad():
+            for n in names:
+                P[n] = P[n].detach()
+            if step % log_every == 0:
+                log(step, losses if full else full_loss(P, X, y))
+            for t in stacked:
+                if t.update == "gradient":
+                    for name, mask in t.selection:
+                        grads[name] = grads[name] + _masked(t.grad(P[name]), torch.zeros_like(P[name]), mask)
+            for t in stacked:
+                if t.update == "decoupled":
+                    for name, mask in t.selection:
+                        P[name] = _masked(t.decay(P[name], lrs), P[name], mask)
+            for n in names:
+                P[n] = P[n] - _per_run(lrs, P[n]) * grads[n]
+            for t in stacked:
+                if t.update == "proximal":
+                    for name, mask in t.selection:
+                        P[name] = _masked(t.prox(P[name], lrs), P[name], mask)
+    else:
+        with torch.no_grad():
+            log(steps, full_loss(P, X, y))
+    elapsed = time.perf_counter() - t0
+
+    results = []
+    for k in range(K):
+        state = final[k] if final[k] is not None else {n: P[n][k] for n in names}
+        net = nets[k]
+        with torch.no_grad():
+            for n, p in net.named_parameters():
+                if n in state:
+                    p.copy_(state[n])
+        opt = Regularized(torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=lrs[k]), net, terms[k])
+        results.append((FitResult(model=net, data=ds, loss=loss_fn, terms=terms[k], optimizer=opt,
+                                  history=histories[k], status=status[k], steps_run=steps_run[k], lr=lrs[k],
+                                  seed=seeds[k], elapsed=elapsed / K), elapsed / K))
+    return results
+
+
+class BatchedExecutor:
+    """Train runs that batch as stacked groups; hand the others to ``fallback`` (in process by default).
+
+    Parameters
+    ----------
+    fallback : Executor, optional
+        Runs :func:`why_not_batched` refuses (default :class:`~reglab.sweep.runner.SerialExecutor`).
+    max_group : int
+        Largest number of runs stacked at once (memory grows with it).
+    """
+
+    name = "batched"
+
+    def __init__(self, fallback: Executor | None = None, max_group: int = 256) -> None:
+        self.fallback = fallback or SerialExecutor()
+        self.max_group = int(max_group)
+
+    def plan(self, runs: Sequence[Run]) -> tuple[list[list[Run]], list[tuple[Run, str]]]:
+        """``(groups that batch, [(run, reason) for runs that do not])``."""
+        groups: dict[str, list[Run]] = {}
+        alone: list[tuple[Run, str]] = []
+        for r in runs:
+            reason = why_not_batched(r.spec)
+            if reason is None:
+                groups.setdefault(batch_key(r.spec), []).append(r)
+            else:
+                alone.append((r, reason))
+        chunks = [g[i : i + self.max_group] for g in groups.values() for i in range(0, len(g), self.max_group)]
+        return chunks, alone
+
+    def run(self, runs: list[Run], on_row: OnRow) -> None:
+        groups, alone = self.plan(runs)
+        for group in groups:
+            t0 = time.perf_counter()
+            try:
+                results = fit_batched(group)
+            except Exception as err:  # noqa: BLE001 - a failed group is stored run by run, the sweep goes on
+                for r in group:
+                    on_row(failed_row(r, self.name, err, (time.perf_counter() - t0) / len(group)))
+                continue
+            for r, (res, seconds) in zip(group, results):
+                on_row(row_from_result(r, res, self.name, elapsed=seconds, batched_with=len(group)))
+        if alone:
+            reasons = {r.run_id: why for r, why in alone}
+
+            def tagged(row: dict[str, Any]) -> None:
+                on_row({**row, "batch_reason": reasons.get(row["run_id"])})
+
+            self.fallback.run([r for r, _ in alone], tagged)

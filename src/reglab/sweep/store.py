@@ -1,0 +1,179 @@
+"""The result store: one summary row per run, as Parquet parts in a folder, queried with DuckDB.
+
+Layout of a store folder::
+
+    DIR/sweep.json                 the sweep that filled it (base + grid), for the record
+    DIR/parts/part-<uuid>.parquet  one part per write: a batch of rows
+
+A part is written to ``DIR/parts/.tmp-<uuid>.parquet``, flushed with ``fsync`` and renamed over its
+final name with ``os.replace`` (atomic on POSIX), and the folder is fsynced: a process killed at
+any moment leaves complete parts and, at worst, a temporary file, which readers ignore and the
+next writer removes. ``--resume`` reads the ``run_id`` column of every part and skips those runs,
+so a killed sweep, resumed, stores every run exactly once.
+
+Examples
+--------
+>>> import tempfile
+>>> store = ResultStore(tempfile.mkdtemp())
+>>> store.write_rows([{"run_id": "a1", "status": "max_steps", "train_loss": 0.5}])
+>>> sorted(store.stored_ids())
+['a1']
+>>> store.query("SELECT run_id, train_loss FROM runs").to_dict("records")
+[{'run_id': 'a1', 'train_loss': 0.5}]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from reglab.sweep.spec import param_column
+
+__all__ = ["ResultStore", "FIXED_SCHEMA"]
+
+# columns every row has, with fixed types (so parts of failed runs, all null, still agree)
+FIXED_SCHEMA: Final = pa.schema([
+    ("run_id", pa.string()), ("status", pa.string()), ("error", pa.string()),
+    ("executor", pa.string()), ("batched_with", pa.int64()), ("batch_reason", pa.string()),
+    ("steps", pa.int64()), ("lr", pa.float64()), ("seed", pa.int64()),
+    ("train_loss", pa.float64()), ("test_loss", pa.float64()),
+    ("null_train_loss", pa.float64()), ("null_test_loss", pa.float64()),
+    ("penalty", pa.float64()), ("objective", pa.float64()),
+    ("l2_norm", pa.float64()), ("l1_norm", pa.float64()),
+    ("exact_zeros", pa.int64()), ("n_parameters", pa.int64()),
+    ("diagnose", pa.string()), ("diagnose_error", pa.string()),
+    ("elapsed", pa.float64()), ("torch_version", pa.string()), ("threads", pa.int64()),
+    ("finished_at", pa.float64()), ("params", pa.string()), ("tensors", pa.string()), ("spec", pa.string()),
+])
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _param_value(value: Any) -> Any:
+    """A grid value as a Parquet cell: numbers as float64 (ints too, so columns agree across parts),
+    strings and booleans as they are, anything else as JSON."""
+    if isinstance(value, bool) or isinstance(value, str) or value is None:
+        return value
+    if isinstance(value, (int, float)):
+        return float(value)
+    return json.dumps(value, sort_keys=True)
+
+
+class ResultStore:
+    """A folder of Parquet parts holding one row per run.
+
+    Parameters
+    ----------
+    root : str or Path
+        The store folder (created when missing).
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.parts = self.root / "parts"
+        self.parts.mkdir(parents=True, exist_ok=True)
+
+    # -- writing -----------------------------------------------------------------------------------
+    def clean_temporary(self) -> int:
+        """Remove temporary files a killed writer left behind; return how many."""
+        stale = list(self.parts.glob(".tmp-*"))
+        for f in stale:
+            f.unlink(missing_ok=True)
+        return len(stale)
+
+    def write_sweep(self, sweep: Mapping[str, Any]) -> None:
+        """Keep the sweep's definition beside its results (``sweep.json``, written atomically)."""
+        tmp = self.root / f".tmp-{uuid.uuid4().hex}.json"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(sweep, fh, indent=2, sort_keys=True, default=str)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.root / "sweep.json")
+        _fsync_dir(self.root)
+
+    def _table(self, rows: Sequence[Mapping[str, Any]]) -> pa.Table:
+        fixed = set(FIXED_SCHEMA.names)
+        grid = [{param_column(k): v for k, v in json.loads(r.get("params") or "{}").items()} for r in rows]
+        params = list(dict.fromkeys(col for g in grid for col in g))
+        columns: dict[str, list[Any]] = {name: [r.get(name) for r in rows] for name in FIXED_SCHEMA.names}
+        fields = list(FIXED_SCHEMA)
+        for col in params:
+            columns[col] = [_param_value(g.get(col)) for g in grid]
+            fields.append(pa.field(col, pa.array(columns[col]).type))
+        extra = [k for r in rows for k in r if k not in fixed and k not in params]
+        if extra:
+            raise ValueError(f"Row column(s) {sorted(set(extra))} are not in the store's schema.")
+        return pa.table(columns, schema=pa.schema(fields))
+
+    def write_rows(self, rows: Sequence[Mapping[str, Any]]) -> Path | None:
+        """Write ``rows`` as one new part, atomically; return its path (None for no rows)."""
+        if not rows:
+            return None
+        table = self._table(rows)
+        name = f"part-{uuid.uuid4().hex}.parquet"
+        tmp = self.parts / f".tmp-{name}"
+        with open(tmp, "wb") as fh:
+            pq.write_table(table, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        final = self.parts / name
+        os.replace(tmp, final)
+        _fsync_dir(self.parts)
+        return final
+
+    # -- reading -----------------------------------------------------------------------------------
+    def part_files(self) -> list[Path]:
+        """Complete parts (temporary files excluded), sorted by name."""
+        return sorted(p for p in self.parts.glob("part-*.parquet"))
+
+    def stored_ids(self) -> set[str]:
+        """The ``run_id`` of every stored row."""
+        ids: set[str] = set()
+        for part in self.part_files():
+            ids.update(pq.read_table(part, columns=["run_id"]).column("run_id").to_pylist())
+        return ids
+
+    def query(self, sql: str = "SELECT * FROM runs") -> Any:
+        """Run ``sql`` with DuckDB over the view ``runs`` (every part, columns united by name).
+
+        Returns
+        -------
+        pandas.DataFrame
+        """
+        import duckdb
+
+        con = duckdb.connect()
+        try:
+            files = [str(p) for p in self.part_files()]
+            if files:
+                con.execute(f"CREATE VIEW runs AS SELECT * FROM read_parquet({files!r}, union_by_name = true)")
+            else:
+                cols = ", ".join(f"CAST(NULL AS {_duck_type(f.type)}) AS {f.name}" for f in FIXED_SCHEMA)
+                con.execute(f"CREATE VIEW runs AS SELECT {cols} WHERE false")
+            return con.execute(sql).df()
+        finally:
+            con.close()
+
+    def read(self) -> Any:
+        """Every stored row as a DataFrame."""
+        return self.query("SELECT * FROM runs")
+
+    def __iter__(self) -> Iterable[Path]:
+        return iter(self.part_files())
+
+
+def _duck_type(t: pa.DataType) -> str:
+    return {pa.string(): "VARCHAR", pa.int64(): "BIGINT", pa.float64(): "DOUBLE"}[t]
