@@ -264,7 +264,11 @@ def _build_optimizer(optimizer: Any, params: list[Tensor], lr: float, momentum: 
         if optimizer == "adam":
             return torch.optim.Adam(params, lr=lr)
         if optimizer == "lbfgs":
-            return torch.optim.LBFGS(params, lr=lr, max_iter=1, history_size=10, line_search_fn="strong_wolfe")
+            # torch's absolute defaults (tolerance_grad=1e-7, tolerance_change=1e-9) freeze the
+            # iterate for good once the directional derivative is below 1e-9 (|grad| ≈ 3e-5):
+            # stopping is fit's job (tol), so L-BFGS only stops where it cannot make progress
+            return torch.optim.LBFGS(params, lr=lr, max_iter=1, history_size=10, line_search_fn="strong_wolfe",
+                                     tolerance_grad=0.0, tolerance_change=1e-14)
         raise ValueError(
             f"Unknown optimizer {optimizer!r}. Choose one of {', '.join(OPTIMIZERS)}, "
             "or pass a torch.optim.Optimizer class or a factory(params) -> optimizer."
