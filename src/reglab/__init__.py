@@ -5,8 +5,10 @@ The public API is re-exported here; nothing is defined in this file.
 """
 
 from reglab.data import Dataset
+from reglab.diagnose import Diagnosis, diagnose
 from reglab.fit import DivergenceError, FitResult, fit
 from reglab.penalties import L1, L2, ElasticNet
+from reglab.record import Recorder, Trajectory, watch
 from reglab.updates import Regularized
 
 __version__ = "0.1.0"
@@ -15,10 +17,15 @@ __all__ = [
     "L1",
     "L2",
     "Dataset",
+    "Diagnosis",
     "DivergenceError",
     "ElasticNet",
     "FitResult",
+    "Recorder",
     "Regularized",
+    "Trajectory",
     "__version__",
+    "diagnose",
     "fit",
+    "watch",
 ]

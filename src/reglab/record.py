@@ -1,0 +1,629 @@
+"""Record what every weight does while a model trains: trajectories and per-tensor summaries.
+
+A :class:`Recorder` hooks an optimizer's ``step`` (``register_step_pre_hook`` /
+``register_step_post_hook``), so it works with :func:`reglab.fit` and with any training loop of
+the user's own (:func:`watch`). At each *recorded* step it writes, into preallocated buffers and by
+tensor indexing (no Python loop over weights):
+
+- the value of every tracked weight, after that step's update (row 0 is the initial value w₀);
+- optionally the tracked weights' *data-loss* gradient at those values (read in the pre-hook, before
+  :class:`~reglab.updates.Regularized` adds any penalty gradient to ``.grad``);
+- per parameter tensor: L2 norm, L1 norm, fraction of exact zeros, fraction of ``|w| < tol``, and
+  the L2 norm of the update the step applied.
+
+On steps it does not record, the hooks only compare an integer: no tensor operation, no host sync.
+Recorded rows stay on the parameters' device until :meth:`Recorder.trajectory` copies them out.
+
+Which weights are tracked: every weight when the model has at most ``all_below`` scalars (10,000);
+otherwise every element of the tensors named by ``track``, plus a seeded random sample of
+``sample`` elements (1,000), plus every element a penalty term's mask names.
+
+Which steps are recorded: 0, ``every``, 2·``every``, ... (default ``every``: at most about 1,000
+snapshots over ``steps``), every one of the last ``tail`` steps (so that a period-2 oscillation
+is visible whatever ``every`` is), and the final state.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import math
+import os
+import tempfile
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, Literal
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+__all__ = ["Recorder", "Trajectory", "SUMMARY_FIELDS", "watch"]
+
+SUMMARY_FIELDS: Final = ("l2_norm", "l1_norm", "frac_zero", "frac_small", "update_norm")
+FORMAT: Final = "reglab.trajectory/1"
+_MAX_SNAPSHOTS: Final = 1000
+_DEFAULT_TAIL: Final = 50
+
+
+# -- the recorded data ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Trajectory:
+    """Recorded paths of the tracked weights, and per-tensor summaries, over recorded steps.
+
+    Attributes
+    ----------
+    steps : ndarray of int64, shape (T,)
+        Optimizer steps completed at each recorded row (0: the initial values).
+    names : list of str, length W
+        ``"fc1.weight[3,7]"``: parameter name and element index.
+    values : ndarray of shape (T, W)
+        Weight values after ``steps[t]`` updates.
+    grads : ndarray of shape (T, W) or None
+        Data-loss gradient at ``values[t]`` (NaN where it was not seen, e.g. the final row).
+    tensor_names : list of str, length P
+        The parameter tensors summarised.
+    summaries : ndarray of shape (T, P, 5) or None
+        Per tensor: ``SUMMARY_FIELDS`` = L2 norm, L1 norm, fraction of exact zeros, fraction of
+        ``|w| < tol``, norm of the update applied at that step (NaN at step 0).
+    weights : dict of str to ndarray of shape (W,)
+        Per tracked weight: ``lr``, ``l2`` (total L2 strength on it), ``l1`` (total L1 strength),
+        ``theory_rate`` (the factor by which the penalty alone shrinks it per step, 1 − 2ηλ for
+        L2 by rule gradient or decoupled with a plain step; NaN when there is no such rate).
+    meta : dict
+        Plain-data facts: ``every``, ``tail``, ``seed``, ``optimizer``, ``family``, ``tol``, ``dtype``.
+
+    Examples
+    --------
+    >>> import reglab
+    >>> from reglab.data import zero_column
+    >>> res = reglab.fit("linear", zero_column(n=20, p=2), lr=0.05, steps=10, record=True)
+    >>> traj = res.trajectory
+    >>> traj.values.shape, traj.names[:2]
+    ((11, 3), ['linear.weight[0,0]', 'linear.weight[0,1]'])
+    """
+
+    steps: np.ndarray
+    names: list[str]
+    values: np.ndarray
+    grads: np.ndarray | None = None
+    tensor_names: list[str] = field(default_factory=list)
+    summaries: np.ndarray | None = None
+    weights: dict[str, np.ndarray] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.steps = np.asarray(self.steps, dtype=np.int64)
+        self.names = list(self.names)
+        T, W = len(self.steps), len(self.names)
+        if self.values.shape != (T, W):
+            raise ValueError(f"values has shape {self.values.shape}; expected (steps, names) = {(T, W)}.")
+        if self.grads is not None and self.grads.shape != (T, W):
+            raise ValueError(f"grads has shape {self.grads.shape}; expected {(T, W)}.")
+        if self.summaries is not None and self.summaries.shape != (T, len(self.tensor_names), len(SUMMARY_FIELDS)):
+            raise ValueError(f"summaries has shape {self.summaries.shape}; expected "
+                             f"{(T, len(self.tensor_names), len(SUMMARY_FIELDS))}.")
+        self._index = {n: i for i, n in enumerate(self.names)}
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def index(self, name: str) -> int:
+        """Column of weight ``name`` in ``values`` / ``grads``.
+
+        Raises
+        ------
+        KeyError
+            If the weight was not tracked (the message lists a few that were).
+        """
+        try:
+            return self._index[name]
+        except KeyError:
+            raise KeyError(f"Weight {name!r} was not tracked. Tracked weights include: "
+                           f"{', '.join(self.names[:5])}{', ...' if len(self.names) > 5 else ''}.") from None
+
+    def path(self, name: str) -> np.ndarray:
+        """Values of one weight over the recorded steps, shape (T,)."""
+        return self.values[:, self.index(name)]
+
+    def summary(self, tensor: str, what: str = "l2_norm") -> np.ndarray:
+        """One per-tensor summary (one of ``SUMMARY_FIELDS``) over the recorded steps, shape (T,)."""
+        if self.summaries is None:
+            raise ValueError("This trajectory holds no per-tensor summaries (recorded with summaries=False).")
+        if what not in SUMMARY_FIELDS:
+            raise ValueError(f"Unknown summary {what!r}. Choose one of {', '.join(SUMMARY_FIELDS)}.")
+        if tensor not in self.tensor_names:
+            raise KeyError(f"No tensor {tensor!r}; tensors are {', '.join(self.tensor_names)}.")
+        return self.summaries[:, self.tensor_names.index(tensor), SUMMARY_FIELDS.index(what)]
+
+    # -- tables --------------------------------------------------------------------------------------
+    def to_pandas(self, form: Literal["long", "wide"] = "long") -> Any:
+        """The trajectory as a DataFrame.
+
+        ``"long"``: one row per (step, weight): columns ``step, name, value`` (and ``grad``).
+        ``"wide"``: one row per step, indexed by ``step``, one column per weight name.
+        """
+        import pandas as pd
+
+        if form == "wide":
+            return pd.DataFrame(self.values, index=pd.Index(self.steps, name="step"), columns=self.names)
+        if form != "long":
+            raise ValueError(f"form must be 'long' or 'wide'; got {form!r}.")
+        T, W = self.values.shape
+        cols: dict[str, Any] = {
+            "step": np.repeat(self.steps, W),
+            "name": pd.Categorical.from_codes(np.tile(np.arange(W), T), categories=self.names),
+            "value": self.values.reshape(-1),
+        }
+        if self.grads is not None:
+            cols["grad"] = self.grads.reshape(-1)
+        return pd.DataFrame(cols)
+
+    def summaries_to_pandas(self) -> Any:
+        """Per-tensor summaries as a long DataFrame: ``step, tensor`` and one column per summary."""
+        import pandas as pd
+
+        if self.summaries is None:
+            raise ValueError("This trajectory holds no per-tensor summaries (recorded with summaries=False).")
+        T, P, _ = self.summaries.shape
+        out = {"step": np.repeat(self.steps, P), "tensor": np.tile(np.asarray(self.tensor_names, dtype=object), T)}
+        for k, f in enumerate(SUMMARY_FIELDS):
+            out[f] = self.summaries[:, :, k].reshape(-1)
+        return pd.DataFrame(out)
+
+    # -- files -------------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the trajectory to one ``.npz`` file (arrays plus a JSON metadata entry), atomically.
+
+        No object arrays are written, so :meth:`load` reads it with ``allow_pickle=False``.
+        """
+        path = Path(path)
+        arrays: dict[str, np.ndarray] = {
+            "steps": self.steps,
+            "values": self.values,
+            "names": np.asarray(self.names, dtype=np.str_),
+            "tensor_names": np.asarray(self.tensor_names, dtype=np.str_),
+            "meta": np.asarray(json.dumps({"format": FORMAT, **self.meta}), dtype=np.str_),
+        }
+        if self.grads is not None:
+            arrays["grads"] = self.grads
+        if self.summaries is not None:
+            arrays["summaries"] = self.summaries
+        for k, v in self.weights.items():
+            arrays[f"weights.{k}"] = np.asarray(v)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(fh, **arrays)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Trajectory:
+        """Read a trajectory written by :meth:`save` (``numpy.load(allow_pickle=False)``).
+
+        Raises
+        ------
+        ValueError
+            If the file holds pickled objects, or is not a reglab trajectory.
+        """
+        path = Path(path)
+        with open(path, "rb") as fh:
+            magic = fh.read(4)
+        if magic != b"PK\x03\x04":
+            if magic[:1] == b"\x80":
+                raise ValueError(f"{path} is a pickle; reglab never unpickles a file (it could run arbitrary "
+                                 "code). Save trajectories with Trajectory.save, which writes plain arrays.")
+            raise ValueError(f"{path} is not a reglab trajectory file (not an .npz archive).")
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                data = {k: npz[k] for k in npz.files}
+        except ValueError as exc:
+            if "pickle" in str(exc).lower():
+                raise ValueError(
+                    f"{path} holds pickled Python objects; reglab never unpickles a file (it could run "
+                    "arbitrary code). Save trajectories with Trajectory.save, which writes plain arrays."
+                ) from exc
+            raise ValueError(f"{path} is not a reglab trajectory file: {exc}") from exc
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise ValueError(f"{path} is not a reglab trajectory file (.npz): {exc}") from exc
+        missing = {"steps", "values", "names", "meta"} - set(data)
+        if missing:
+            raise ValueError(f"{path} is not a reglab trajectory file: missing {sorted(missing)}.")
+        meta = json.loads(str(data["meta"]))
+        if meta.pop("format", None) != FORMAT:
+            raise ValueError(f"{path} is not a reglab trajectory file of format {FORMAT}.")
+        weights = {k.split(".", 1)[1]: v for k, v in data.items() if k.startswith("weights.")}
+        return cls(steps=data["steps"], names=[str(n) for n in data["names"]], values=data["values"],
+                   grads=data.get("grads"), tensor_names=[str(n) for n in data.get("tensor_names", [])],
+                   summaries=data.get("summaries"), weights=weights, meta=meta)
+
+
+# -- the recorder ----------------------------------------------------------------------------------------
+
+
+def _element_names(name: str, shape: Sequence[int], flat: np.ndarray) -> list[str]:
+    if len(shape) == 0:
+        return [name] * len(flat)
+    coords = np.unravel_index(flat, tuple(shape))
+    return [f"{name}[{','.join(map(str, c))}]" for c in zip(*(cc.tolist() for cc in coords))]
+
+
+def _as_patterns(track: str | Sequence[str] | None) -> list[str]:
+    if track is None:
+        return []
+    if isinstance(track, str):
+        return [track]
+    if isinstance(track, Sequence) and all(isinstance(t, str) for t in track):
+        return list(track)
+    raise TypeError(f"track must be a parameter name, a glob or a list of them; got {track!r}.")
+
+
+class Recorder:
+    """Record tracked weights' values and data gradients, and per-tensor summaries, through step hooks.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Where parameter names come from.
+    optimizer : torch.optim.Optimizer
+        Any optimizer over ``model``'s parameters; :class:`reglab.Regularized` or a plain torch one.
+    steps : int, optional
+        Planned number of steps (sizes the buffers and the default ``every``). Unknown: buffers grow.
+    every : int, optional
+        Record every this many steps. Default ``ceil(steps / 1000)`` (1 when ``steps`` is unknown).
+    track : str or list of str, optional
+        Parameter names or globs whose every element is tracked when the model is large.
+    sample : int
+        Size of the seeded random sample of further elements tracked when the model is large.
+    all_below : int
+        Track every weight when the model has at most this many scalars.
+    seed : int
+        Seeds the sample.
+    grads : bool
+        Record the data-loss gradient of tracked weights.
+    summaries : bool
+        Record per-tensor norms, zero fractions and update norms.
+    tol : float
+        ``|w| < tol`` counts as small in the summaries.
+    tail : int, optional
+        Also record each of the last ``tail`` steps (default 50; needs ``steps``).
+
+    Examples
+    --------
+    >>> model = torch.nn.Linear(3, 1)
+    >>> opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    >>> rec = Recorder(model, opt, steps=5)
+    >>> for _ in range(5):
+    ...     opt.zero_grad(); model(torch.ones(2, 3)).sum().backward(); opt.step()
+    >>> rec.close().trajectory().values.shape
+    (6, 4)
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        *,
+        steps: int | None = None,
+        every: int | None = None,
+        track: str | Sequence[str] | None = None,
+        sample: int = 1000,
+        all_below: int = 10_000,
+        seed: int = 0,
+        grads: bool = True,
+        summaries: bool = True,
+        tol: float = 1e-6,
+        tail: int | None = None,
+    ) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be an nn.Module; got {type(model).__name__}.")
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise TypeError(f"optimizer must be a torch.optim.Optimizer; got {type(optimizer).__name__}.")
+        for value, what in ((steps, "steps"), (every, "every"), (tail, "tail")):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0):
+                raise ValueError(f"{what} must be a non-negative integer or None; got {value!r}.")
+        if every is not None and every < 1:
+            raise ValueError(f"every must be ≥ 1; got {every}.")
+        for value, what in ((sample, "sample"), (all_below, "all_below"), (seed, "seed")):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+                raise ValueError(f"{what} must be a non-negative integer; got {value!r}.")
+        if not (isinstance(tol, (int, float)) and tol >= 0):
+            raise ValueError(f"tol must be a non-negative number; got {tol!r}.")
+        self.model, self.optimizer = model, optimizer
+        self.steps = None if steps is None else int(steps)
+        self.every = int(every) if every is not None else (
+            1 if self.steps is None else max(1, math.ceil(self.steps / _MAX_SNAPSHOTS)))
+        self.tail = int(tail) if tail is not None else _DEFAULT_TAIL
+        self.seed, self.tol = int(seed), float(tol)
+        self.record_grads, self.record_summaries = bool(grads), bool(summaries)
+        self.family = _family(optimizer)
+        if self.family == "lbfgs":
+            # .grad seen around an L-BFGS step comes from its line search, penalty included
+            self.record_grads = False
+
+        owned = {id(p) for g in optimizer.param_groups for p in g["params"]}
+        named = [(n, p) for n, p in model.named_parameters() if p.is_floating_point() and id(p) in owned]
+        if not named:
+            raise ValueError("The optimizer updates none of the model's floating-point parameters; nothing to record.")
+        self.tensor_names = [n for n, _ in named]
+        self._params = [p for _, p in named]
+        self._sizes = [p.numel() for p in self._params]
+        self._n_all = sum(self._sizes)
+        device = self._params[0].device
+        dtype = self._params[0].dtype
+        for p in self._params[1:]:
+            dtype = torch.promote_types(dtype, p.dtype)
+        self.device, self.dtype = device, dtype
+
+        # which elements: flat indices per tensor, sorted
+        self._flat_idx = self._choose(named, _as_patterns(track), int(sample), int(all_below))
+        self._all = self._n_all <= all_below
+        offsets = np.cumsum([0, *self._sizes])
+        self._global = torch.as_tensor(
+            np.concatenate([offsets[i] + ix for i, ix in enumerate(self._flat_idx)]), dtype=torch.long, device=device)
+        self.n_tracked = int(self._global.numel())
+        self._seg = torch.repeat_interleave(torch.arange(len(self._params), device=device),
+                                            torch.as_tensor(self._sizes, device=device))
+        self._sizes_t = torch.as_tensor(self._sizes, dtype=dtype, device=device)
+
+        # schedule
+        self._planned: set[int] = set()
+        if self.steps is not None:
+            self._planned = set(range(0, self.steps + 1, self.every))
+            self._planned.update(range(max(0, self.steps - self.tail), self.steps + 1))
+        capacity = len(self._planned) + 1 if self._planned else 64
+        self._values = torch.empty(capacity, self.n_tracked, dtype=dtype, device=device)
+        self._grads = (torch.full((capacity, self.n_tracked), math.nan, dtype=dtype, device=device)
+                       if self.record_grads else None)
+        self._summ = (torch.full((capacity, len(self._params), len(SUMMARY_FIELDS)), math.nan, dtype=dtype,
+                                 device=device) if self.record_summaries else None)
+        self._flat = torch.empty(self._n_all, dtype=dtype, device=device)
+        self._prev = torch.empty(self._n_all, dtype=dtype, device=device) if self.record_summaries else None
+        self._prev_ok = False
+        self._steps: list[int] = []
+        self._count = 0
+        self._closed = False
+        self._weights = self._weight_facts()
+        self._handles = [optimizer.register_step_pre_hook(self._pre_step),
+                         optimizer.register_step_post_hook(self._post_step)]
+        self._snapshot(0)
+
+    # -- what is tracked -----------------------------------------------------------------------------
+    def _choose(self, named: list[tuple[str, Tensor]], patterns: list[str], sample: int,
+                all_below: int) -> list[np.ndarray]:
+        if self._n_all <= all_below:
+            return [np.arange(n, dtype=np.int64) for n in self._sizes]
+        chosen = [np.zeros(n, dtype=bool) for n in self._sizes]
+        position = {id(p): i for i, (_, p) in enumerate(named)}
+        for i, (name, _) in enumerate(named):
+            if any(fnmatch.fnmatchcase(name, pat) for pat in patterns):
+                chosen[i][:] = True
+        unmatched = [pat for pat in patterns if not any(fnmatch.fnmatchcase(n, pat) for n, _ in named)]
+        if unmatched:
+            raise ValueError(f"track={unmatched} matches no parameter; parameters are {', '.join(self.tensor_names)}.")
+        for sel in getattr(self.optimizer, "selections", []):
+            for s in sel:
+                if s.mask is not None and id(s.param) in position:
+                    chosen[position[id(s.param)]] |= s.mask.detach().reshape(-1).cpu().numpy()
+        rng = np.random.default_rng(self.seed)
+        if sample:
+            flat_chosen = np.concatenate(chosen)
+            free = self._n_all - int(flat_chosen.sum())
+            k = min(sample, free)
+            if k:
+                # draw from the elements not yet chosen, without replacement
+                picks = rng.choice(free, size=k, replace=False)
+                free_idx = np.flatnonzero(~flat_chosen)[picks]
+                flat_chosen[free_idx] = True
+                chosen = np.split(flat_chosen, np.cumsum(self._sizes)[:-1])
+        return [np.flatnonzero(c).astype(np.int64) for c in chosen]
+
+    def _weight_facts(self) -> dict[str, np.ndarray]:
+        """Per tracked weight: lr, total L2 and L1 strength, and the penalty's own shrink factor per step."""
+        W = self.n_tracked
+        lr = np.empty(W)
+        l2_by_rule = {r: np.zeros(W) for r in ("gradient", "decoupled", "proximal")}
+        l1 = np.zeros(W)
+        starts = np.cumsum([0, *[len(ix) for ix in self._flat_idx]])
+        column = {id(p): (i, starts[i], starts[i + 1]) for i, p in enumerate(self._params)}
+        groups = self.optimizer.param_groups
+        for g in groups:
+            for p in g["params"]:
+                if id(p) in column:
+                    _, a, b = column[id(p)]
+                    lr[a:b] = float(g.get("lr", math.nan))
+                    # a plain torch optimizer's own weight decay: SGD adds wd·w to the gradient (L2 of
+                    # strength wd/2 by rule gradient), AdamW decays w ← w − lr·wd·w (rule decoupled)
+                    wd = float(g.get("weight_decay", 0.0) or 0.0)
+                    if wd and type(self.optimizer) in (torch.optim.SGD, torch.optim.AdamW, torch.optim.Adam):
+                        rule = "decoupled" if isinstance(self.optimizer, torch.optim.AdamW) else "gradient"
+                        l2_by_rule[rule][a:b] += wd / 2.0
+        for term, sel in zip(getattr(self.optimizer, "terms", []), getattr(self.optimizer, "selections", [])):
+            l2s = {"l2": term.strength, "elasticnet": getattr(term, "l2_strength", 0.0)}.get(term.kind, 0.0)
+            l1s = {"l1": term.strength, "elasticnet": getattr(term, "l1_strength", 0.0)}.get(term.kind, 0.0)
+            for s in sel:
+                if id(s.param) not in column:
+                    continue
+                i, a, b = column[id(s.param)]
+                hit = np.ones(b - a, dtype=bool) if s.mask is None else \
+                    s.mask.detach().reshape(-1).cpu().numpy()[self._flat_idx[i]]
+                rule = "proximal" if term.update in ("proximal", "cumulative") else term.update
+                if l2s:
+                    l2_by_rule[rule][a:b][hit] += l2s
+                if l1s:
+                    l1[a:b][hit] += l1s
+        l2 = sum(l2_by_rule.values())
+        # the factor the penalty alone applies per step where it is a plain geometric shrink
+        theory = np.full(W, math.nan)
+        plain = self.family == "plain"
+        linear = l2_by_rule["decoupled"] + (l2_by_rule["gradient"] if plain else 0.0)
+        ok = (l1 == 0) & (l2 > 0) & (plain | (l2_by_rule["gradient"] == 0)) & (plain | (l2_by_rule["proximal"] == 0))
+        theory[ok] = ((1.0 - 2.0 * lr * linear) / (1.0 + 2.0 * lr * l2_by_rule["proximal"]))[ok]
+        return {"lr": lr, "l2": l2, "l1": l1, "theory_rate": theory}
+
+    # -- the hooks -----------------------------------------------------------------------------------
+    def _wanted(self, step: int) -> bool:
+        if self._planned and (self.steps is None or step <= self.steps):
+            return step in self._planned
+        return step % self.every == 0
+
+    def _pre_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        k = self._count
+        if self._grads is not None and self._steps and self._steps[-1] == k:
+            row = len(self._steps) - 1
+            grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self._params]
+            self._gather(grads, self._grads[row])
+        if self._prev is not None and self._wanted(k + 1):
+            torch.cat([p.detach().reshape(-1) for p in self._params], out=self._prev)
+            self._prev_ok = True
+
+    def _post_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        self._count += 1
+        if self._wanted(self._count):
+            self._snapshot(self._count)
+
+    @torch.no_grad()
+    def _gather(self, tensors: Sequence[Tensor], out: Tensor) -> None:
+        """Tracked elements of ``tensors`` (one per parameter) into ``out`` (shape (W,))."""
+        if self._all:
+            torch.cat([t.detach().reshape(-1) for t in tensors], out=out)
+        else:
+            torch.cat([t.detach().reshape(-1) for t in tensors], out=self._flat)
+            torch.index_select(self._flat, 0, self._global, out=out)
+
+    @torch.no_grad()
+    def _snapshot(self, step: int) -> None:
+        row = len(self._steps)
+        if row >= self._values.shape[0]:
+            self._grow()
+        self._steps.append(step)
+        if self._all:
+            self._gather(self._params, self._values[row])
+            flat = self._values[row]
+        else:
+            self._gather(self._params, self._values[row])  # fills self._flat too
+            flat = self._flat
+        if self._summ is not None:
+            a = flat.abs()
+            small = (a < self.tol).to(self.dtype)
+            rows = [a, a * a, (flat == 0).to(self.dtype), small]
+            if self._prev is not None and self._prev_ok:
+                d = flat - self._prev
+                rows.append(d * d)
+            stats = torch.zeros(len(rows), len(self._params), dtype=self.dtype, device=self.device)
+            stats.index_add_(1, self._seg, torch.stack(rows))
+            out = self._summ[row]
+            out[:, 0] = stats[1].sqrt()
+            out[:, 1] = stats[0]
+            out[:, 2] = stats[2] / self._sizes_t
+            out[:, 3] = stats[3] / self._sizes_t
+            if len(rows) == 5:
+                out[:, 4] = stats[4].sqrt()
+            self._prev_ok = False
+
+    def _grow(self) -> None:
+        extra = max(64, self._values.shape[0])
+
+        def grown(buf: Tensor, fill: float) -> Tensor:
+            pad = torch.full((extra, *buf.shape[1:]), fill, dtype=buf.dtype, device=buf.device)
+            return torch.cat([buf, pad])
+
+        self._values = grown(self._values, math.nan)
+        if self._grads is not None:
+            self._grads = grown(self._grads, math.nan)
+        if self._summ is not None:
+            self._summ = grown(self._summ, math.nan)
+
+    # -- results -------------------------------------------------------------------------------------
+    def close(self) -> Recorder:
+        """Record the final state (if its step was not recorded) and detach the hooks."""
+        if not self._closed:
+            if not self._steps or self._steps[-1] != self._count:
+                self._prev_ok = False
+                self._snapshot(self._count)
+            for h in self._handles:
+                h.remove()
+            self._closed = True
+        return self
+
+    @property
+    def step_count(self) -> int:
+        """Optimizer steps seen so far."""
+        return self._count
+
+    def trajectory(self) -> Trajectory:
+        """What was recorded so far, copied to host memory (NumPy)."""
+        T = len(self._steps)
+        names = self._names()
+        return Trajectory(
+            steps=np.asarray(self._steps, dtype=np.int64),
+            names=names,
+            values=self._values[:T].cpu().numpy().copy(),
+            grads=None if self._grads is None else self._grads[:T].cpu().numpy().copy(),
+            tensor_names=list(self.tensor_names),
+            summaries=None if self._summ is None else self._summ[:T].cpu().numpy().copy(),
+            weights={k: v.copy() for k, v in self._weights.items()},
+            meta={"every": self.every, "tail": self.tail, "seed": self.seed, "tol": self.tol,
+                  "optimizer": type(getattr(self.optimizer, "optimizer", self.optimizer)).__name__,
+                  "family": self.family, "dtype": str(self.dtype).removeprefix("torch."),
+                  "all_tracked": self._all, "n_parameters": self._n_all},
+        )
+
+    def _names(self) -> list[str]:
+        if not hasattr(self, "_name_cache"):
+            out: list[str] = []
+            for name, p, ix in zip(self.tensor_names, self._params, self._flat_idx):
+                out.extend(_element_names(name, tuple(p.shape), ix))
+            self._name_cache = out
+        return self._name_cache
+
+    def __repr__(self) -> str:
+        return (f"Recorder({self.n_tracked} weights of {self._n_all}, every={self.every}, "
+                f"{len(self._steps)} snapshots, {'closed' if self._closed else 'open'})")
+
+
+def _family(optimizer: torch.optim.Optimizer) -> str:
+    from reglab.updates import optimizer_family
+
+    return getattr(optimizer, "family", None) or optimizer_family(optimizer)
+
+
+def watch(model: nn.Module, optimizer: torch.optim.Optimizer, **options: Any) -> Recorder:
+    """Record ``model``'s weights on every step of ``optimizer`` in a training loop of your own.
+
+    Parameters
+    ----------
+    model : nn.Module
+    optimizer : torch.optim.Optimizer
+        :class:`reglab.Regularized` or any torch optimizer over ``model``'s parameters.
+    **options
+        Options of :class:`Recorder` (``steps``, ``every``, ``track``, ``sample``, ``grads``, ...).
+
+    Returns
+    -------
+    Recorder
+        Call ``.close()`` when training ends, then ``.trajectory()``.
+
+    Examples
+    --------
+    >>> model = torch.nn.Linear(2, 1)
+    >>> opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    >>> rec = watch(model, opt)
+    >>> for _ in range(3):
+    ...     opt.zero_grad(); model(torch.ones(4, 2)).sum().backward(); opt.step()
+    >>> rec.close().trajectory().steps.tolist()
+    [0, 1, 2, 3]
+    """
+    return Recorder(model, optimizer, **options)
+
