@@ -66,7 +66,8 @@ class LinearModel(nn.Module):
         if kind not in self.DEFAULT_LOSS:
             raise ValueError(f"Unknown linear model kind {kind!r}; choose linear, logistic or softmax.")
         self.kind = kind
-        self.linear = nn.Linear(n_features, n_outputs, bias=fit_intercept, dtype=dtype)
+        # skip_init: no draw from the global RNG; the weights come from ``generator`` only
+        self.linear = nn.utils.skip_init(nn.Linear, n_features, n_outputs, bias=fit_intercept, dtype=dtype)
         _init_linear_(self.linear, generator)
 
     @property
@@ -112,7 +113,7 @@ class MLP(nn.Module):
         self.activation = activation
         self.n_layers = len(widths) - 1
         for i in range(self.n_layers):
-            layer = nn.Linear(widths[i], widths[i + 1], dtype=dtype)
+            layer = nn.utils.skip_init(nn.Linear, widths[i], widths[i + 1], dtype=dtype)
             _init_linear_(layer, generator)
             self.add_module(f"fc{i + 1}", layer)
         self.act = ACTIVATIONS[activation]()
