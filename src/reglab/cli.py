@@ -231,3 +231,15 @@ def fit_command(
         sys.stdout.write(json.dumps({"spec": spec, **result.summary()}, default=str) + "\n")
     else:
         print_fit_summary(result, Console())
+
+
+# `reglab sweep` and `reglab results` live in their own module
+from reglab.cli_sweep import register as _register_sweep  # noqa: E402
+
+_register_sweep(app)
+
+
+# `reglab claims` lives in its own module (the claims suite and its report)
+from reglab.cli_claims import claims as _claims  # noqa: E402
+
+app.command("claims")(_claims)

@@ -1,0 +1,321 @@
+"""What every claim returns, how a verdict is written, and the small machinery claims share.
+
+A claim is an experiment: it trains real models with :func:`reglab.fit` or a hand loop around
+:class:`reglab.Regularized`, measures named numbers, and computes its verdict from those numbers by
+an explicit rule whose text travels with the result. Nothing here (or in any claim) writes a
+verdict or a measured number as a literal.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Final
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from reglab.penalties import AbstractPenalty
+from reglab.updates import Regularized
+
+__all__ = [
+    "HOLDS",
+    "HOLDS_WITH_CORRECTION",
+    "DOES_NOT_HOLD",
+    "INCONCLUSIVE",
+    "VERDICTS",
+    "BatchedLinear",
+    "ClaimResult",
+    "Figure",
+    "RunConfig",
+    "command_for",
+    "figure_from_matplotlib",
+    "run_hand_loop",
+    "verdict_of",
+]
+
+HOLDS: Final = "holds"
+HOLDS_WITH_CORRECTION: Final = "holds with a correction"
+DOES_NOT_HOLD: Final = "does not hold"
+INCONCLUSIVE: Final = "inconclusive"
+VERDICTS: Final = (HOLDS, HOLDS_WITH_CORRECTION, DOES_NOT_HOLD, INCONCLUSIVE)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """How a claim is run: ``quick`` (smaller runs, for the test suite) and the random ``seed``."""
+
+    quick: bool = False
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A rendered figure: a PNG, base64-encoded, with what it shows."""
+
+    title: str
+    caption: str
+    png_base64: str
+    width: int
+    height: int
+
+
+@dataclass
+class ClaimResult:
+    """The outcome of one claim.
+
+    Attributes
+    ----------
+    id : str
+        The claim's stable id (``"l2-decay"``).
+    title : str
+    statement : str
+        The claim in our words (what the argument or the literature says).
+    setup : dict
+        Everything needed to reproduce the runs (data, model, penalties, rules, learning rates, steps, seed).
+    measurements : dict of str to float
+        Named numbers, all measured.
+    verdict : {"holds", "holds with a correction", "does not hold", "inconclusive"}
+    rule : str
+        The rule that turned the measurements into the verdict, as written beside it in code.
+    explanation : str
+        What the numbers say, generated from them.
+    key : str
+        The name of the measurement shown beside the verdict in summary tables.
+    command : str
+        The exact command that reproduces this result.
+    figures : list of Figure
+    tables : dict of str to list of dict
+        Per-configuration rows (one dict per run) behind the measurements.
+    elapsed : float
+        Seconds the claim took.
+    """
+
+    id: str
+    title: str
+    statement: str
+    setup: dict[str, Any]
+    measurements: dict[str, float]
+    verdict: str
+    rule: str
+    explanation: str
+    key: str
+    command: str
+    figures: list[Figure] = field(default_factory=list)
+    tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    elapsed: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {VERDICTS}; got {self.verdict!r}.")
+        if self.key not in self.measurements:
+            raise ValueError(f"key {self.key!r} is not among the measurements {sorted(self.measurements)}.")
+
+    @property
+    def key_value(self) -> float:
+        """The key measurement."""
+        return self.measurements[self.key]
+
+    def to_dict(self, *, figures: bool = False) -> dict[str, Any]:
+        """A JSON-ready dict; figures (large) only when asked, otherwise their titles."""
+        out = asdict(self)
+        out["measurements"] = {k: _jsonable(v) for k, v in self.measurements.items()}
+        out["tables"] = {k: [{c: _jsonable(v) for c, v in row.items()} for row in rows]
+                         for k, rows in self.tables.items()}
+        out["setup"] = _jsonable(self.setup)
+        if not figures:
+            out["figures"] = [{"title": f.title, "caption": f.caption} for f in self.figures]
+        return out
+
+
+def _jsonable(v: Any) -> Any:
+    """Plain Python for JSON: floats (inf / nan as strings), ints, lists, dicts."""
+    if isinstance(v, Mapping):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, (np.generic,)):
+        v = v.item()
+    if isinstance(v, Tensor):
+        return _jsonable(v.tolist())
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)
+    return v
+
+
+def verdict_of(checks: Sequence[tuple[str, bool]], *, when_all: str, otherwise: str) -> tuple[str, list[str]]:
+    """``when_all`` if every named check passed, else ``otherwise``; and the names of failed checks."""
+    failed = [name for name, ok in checks if not ok]
+    return (when_all if not failed else otherwise), failed
+
+
+def command_for(claim_id: str, config: RunConfig) -> str:
+    """The exact command reproducing one claim under ``config``."""
+    return f"reglab claims --only {claim_id} --seed {config.seed}" + (" --quick" if config.quick else "")
+
+
+# -- figures ---------------------------------------------------------------------------------------
+
+
+def new_figure(ncols: int = 1, nrows: int = 1, width: float = 5.0, height: float = 3.4) -> tuple[Any, Any]:
+    """A matplotlib (Agg) figure with ``nrows × ncols`` axes."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False,
+                             layout="constrained")
+    return fig, axes
+
+
+def figure_from_matplotlib(fig: Any, title: str, caption: str, dpi: int = 90) -> Figure:
+    """Render a matplotlib figure to an inline PNG and close it."""
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    width, height = (int(round(v * dpi)) for v in fig.get_size_inches())
+    plt.close(fig)
+    return Figure(title=title, caption=caption, png_base64=base64.b64encode(buf.getvalue()).decode("ascii"),
+                  width=width, height=height)
+
+
+# -- many small independent models at once -----------------------------------------------------------
+
+
+class BatchedLinear(nn.Module):
+    """K independent linear models ``f_k(x) = x_k · w_k + b_k`` trained as one module.
+
+    The loss of the batch is the *sum* over members of each member's mean data loss, so each
+    member's gradient is exactly the gradient of its own loss: one gradient step of the batch is one
+    independent gradient step of every member. Penalty terms select members by element masks.
+
+    Parameters
+    ----------
+    weight : Tensor of shape (K, p)
+        Initial weights, one row per member.
+    bias : Tensor of shape (K,), optional
+        Initial intercepts; no intercept when None.
+
+    Shapes: input (K, n, p) or (n, p) shared by all members; output (K, n).
+    """
+
+    def __init__(self, weight: Tensor, bias: Tensor | None = None) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(weight.detach().clone())
+        self.bias = None if bias is None else nn.Parameter(bias.detach().clone())
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = torch.einsum("knp,kp->kn", x, self.weight) if x.ndim == 3 else self.weight @ x.T
+        return out if self.bias is None else out + self.bias[:, None]
+
+
+def squared_sum_over_members(out: Tensor, y: Tensor) -> Tensor:
+    """Σ_k mean_i (y_ki − out_ki)², for outputs and targets of shape (K, n) (y may be (n,))."""
+    return (y - out).square().mean(dim=-1).sum()
+
+
+def run_hand_loop(
+    model: nn.Module,
+    loss_of: Callable[[nn.Module], Tensor],
+    terms: Sequence[AbstractPenalty],
+    optimizer: torch.optim.Optimizer,
+    steps: int,
+    watch: Callable[[nn.Module], Tensor],
+    *,
+    scheduler: Callable[[torch.optim.Optimizer], Any] | None = None,
+    stop: Callable[[Tensor], bool] | None = None,
+) -> np.ndarray:
+    """Train with ``Regularized(optimizer, model, terms)`` and return what ``watch`` saw at every step.
+
+    Parameters
+    ----------
+    loss_of : callable(model) -> 0-d Tensor
+        The data loss (penalties are applied by the terms' update rules).
+    watch : callable(model) -> Tensor of shape (W,)
+        What to record; called before the first step and after every step.
+    scheduler : callable(optimizer) -> LR scheduler, optional
+        Built on the inner optimizer and stepped after every step.
+    stop : callable(last watched values) -> bool, optional
+        Stop early when it returns True.
+
+    Returns
+    -------
+    ndarray of shape (steps_run + 1, W)
+        Row t is the state after t steps.
+
+    Examples
+    --------
+    >>> m = BatchedLinear(torch.ones(1, 2, dtype=torch.float64))
+    >>> x = torch.zeros(5, 2, dtype=torch.float64)
+    >>> from reglab import L2
+    >>> path = run_hand_loop(m, lambda m: m(x).square().mean(), [L2(0.5)],
+    ...                      torch.optim.SGD(m.parameters(), lr=0.1), 3, lambda m: m.weight[0])
+    >>> path[:, 0].round(4).tolist()  # (1 − 2·0.1·0.5)^t
+    [1.0, 0.9, 0.81, 0.729]
+    """
+    opt = Regularized(optimizer, model, terms)
+    sched = None if scheduler is None else scheduler(optimizer)
+    rows = [watch(model).detach().clone()]
+    for _ in range(steps):
+        opt.zero_grad()
+        loss_of(model).backward()
+        opt.step()
+        if sched is not None:
+            sched.step()
+        with torch.no_grad():
+            rows.append(watch(model).detach().clone())
+        if stop is not None and stop(rows[-1]):
+            break
+    return torch.stack(rows).cpu().numpy()
+
+
+def fitted_rate(path: np.ndarray) -> float:
+    """Least-squares factor r in w_{t+1} ≈ r·w_t over a 1-D path (steps with w_t = 0 carry no weight).
+
+    Returns nan when every step is at zero.
+    """
+    a, b = path[:-1], path[1:]
+    finite = np.isfinite(a) & np.isfinite(b)
+    a, b = a[finite], b[finite]
+    den = float(np.dot(a, a))
+    return float(np.dot(a, b) / den) if den > 0 else float("nan")
+
+
+def fmt(x: float, digits: int = 3) -> str:
+    """A number for prose: ``g`` format, with inf / nan spelled out."""
+    if isinstance(x, (int, np.integer)) and not isinstance(x, bool):
+        return str(int(x))
+    if not math.isfinite(x):
+        return str(x)
+    return f"{x:.{digits}g}"
+
+
+class Heads(nn.Module):
+    """Independent models trained side by side, each in its own optimizer parameter group.
+
+    ``heads.h{k}`` is member k; the loss is the sum of the members' own losses, so one step of the
+    whole is one independent step of each member, each at its own learning rate.
+    """
+
+    def __init__(self, members: Sequence[nn.Module]) -> None:
+        super().__init__()
+        self.members = nn.ModuleDict({f"h{k}": m for k, m in enumerate(members)})
+
+    def param_groups(self, lrs: Sequence[float]) -> list[dict[str, Any]]:
+        """One parameter group per member, with learning rate ``lrs[k]``."""
+        return [{"params": list(m.parameters()), "lr": float(lr)} for m, lr in zip(self.members.values(), lrs)]
+
+
+def zero_column_heads(data: Any, n_members: int, column: int, seed: int) -> Heads:
+    """``n_members`` linear models (float64) for ``data``, each initialised from the same seeded draw."""
+    from reglab.models import linear
+
+    members = [linear(data.n_features, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+               for _ in range(n_members)]
+    return Heads(members)

@@ -1,0 +1,1 @@
+"""Reports: figures (matplotlib) and the self-contained HTML report of the claims."""
