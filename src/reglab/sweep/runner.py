@@ -52,7 +52,12 @@ def _base_row(run: Run, executor: str) -> dict[str, Any]:
 
 
 def diagnose_counts(result: FitResult) -> tuple[str | None, str | None]:
-    """``(json of diagnose(result).counts, error)``; ``(None, None)`` while reglab.diagnose is absent."""
+    """``(json of diagnose(result).counts, error)``.
+
+    ``(None, None)`` when the run was not recorded (``record`` unset: diagnose reads trajectories).
+    """
+    if result.recorder is None:
+        return None, None
     try:
         from reglab.diagnose import diagnose
     except ImportError:
