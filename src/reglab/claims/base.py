@@ -319,3 +319,25 @@ def zero_column_heads(data: Any, n_members: int, column: int, seed: int) -> Head
     members = [linear(data.n_features, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
                for _ in range(n_members)]
     return Heads(members)
+
+
+class BatchedMLP(nn.Module):
+    """K independent one-hidden-layer MLPs trained as one module (see :class:`BatchedLinear`).
+
+    Built from K ``reglab.models.MLP`` instances (one hidden layer), whose weights it stacks:
+    ``fc1.weight`` (K, h, p), ``fc1.bias`` (K, h), ``fc2.weight`` (K, h), ``fc2.bias`` (K,).
+
+    Shapes: input (n, p) shared by all members; output (K, n).
+    """
+
+    def __init__(self, members: Sequence[nn.Module]) -> None:
+        super().__init__()
+        self.fc1_weight = nn.Parameter(torch.stack([m.fc1.weight.detach() for m in members]))
+        self.fc1_bias = nn.Parameter(torch.stack([m.fc1.bias.detach() for m in members]))
+        self.fc2_weight = nn.Parameter(torch.stack([m.fc2.weight.detach()[0] for m in members]))
+        self.fc2_bias = nn.Parameter(torch.stack([m.fc2.bias.detach()[0] for m in members]))
+        self.act = members[0].act
+
+    def forward(self, x: Tensor) -> Tensor:
+        hidden = self.act(torch.einsum("np,khp->knh", x, self.fc1_weight) + self.fc1_bias[:, None, :])
+        return torch.einsum("knh,kh->kn", hidden, self.fc2_weight) + self.fc2_bias[:, None]
