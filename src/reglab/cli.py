@@ -31,8 +31,8 @@ EXIT_DIVERGED = 1
 
 app = typer.Typer(
     name="reglab",
-    help="Train PyTorch models under explicit L2 / L1 / elastic-net penalties and update rules, "
-    "and watch what every weight does.",
+    help="Train PyTorch models under explicit L2 / L1 / elastic-net penalties and update rules, watch what "
+    "every weight does, sweep grids of runs, and test what is said about regularization by measurement.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -41,8 +41,7 @@ app = typer.Typer(
 
 @app.callback()
 def main() -> None:
-    """Train PyTorch models under explicit L2 / L1 / elastic-net penalties and update rules,
-    and watch what every weight does."""
+    """The ``reglab`` command group: each subcommand is registered on :data:`app`."""
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:

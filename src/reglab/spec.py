@@ -80,9 +80,11 @@ def load_spec(path: str | Path) -> dict[str, Any]:
 
     Examples
     --------
-    >>> spec = load_spec("examples/demo.yaml")  # doctest: +SKIP
-    >>> spec["model"]  # doctest: +SKIP
-    'linear'
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "spec.yaml"
+    >>> _ = path.write_text("data: {scenario: pure_noise}\\nsteps: 10\\n")
+    >>> load_spec(path)["steps"]
+    10
     """
     path = Path(path)
     if not path.is_file():
