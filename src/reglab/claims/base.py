@@ -168,8 +168,11 @@ def new_figure(ncols: int = 1, nrows: int = 1, width: float = 5.0, height: float
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False,
-                             layout="constrained")
+    # fixed margins rather than a layout engine: a layout engine measures every text extent, which costs
+    # more than drawing on small figures
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False)
+    fig.subplots_adjust(left=0.1 / ncols + 0.02, right=0.97 - (0.04 if ncols == 1 else 0.02), bottom=0.14,
+                        top=0.9, wspace=0.32)
     return fig, axes
 
 
