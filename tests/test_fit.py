@@ -196,8 +196,11 @@ def test_optimizer_as_torch_class_or_factory_equals_the_named_gd() -> None:
     named = fit("linear", DATA, optimizer="gd", lr=0.05, steps=30)
     cls = fit("linear", DATA, optimizer=torch.optim.SGD, lr=0.05, steps=30)
     factory = fit("linear", DATA, optimizer=lambda params: torch.optim.SGD(params, lr=0.05), steps=30)
-    for other in (cls, factory):
-        assert all(torch.equal(p, q) for p, q in zip(_params(named), _params(other)))
+    # class and factory run the same loop: bit-identical; the named "gd" may take a faster but
+    # mathematically equal path (Gram form), so it agrees to rounding
+    assert all(torch.equal(p, q) for p, q in zip(_params(cls), _params(factory)))
+    for p, q in zip(_params(named), _params(cls)):
+        np.testing.assert_allclose(p.numpy(), q.numpy(), rtol=1e-12, atol=1e-14)
 
 
 def test_an_optimizer_factory_returning_something_else_is_refused() -> None:
@@ -277,7 +280,8 @@ def test_history_logs_every_log_every_steps_and_the_final_state() -> None:
 def test_first_history_entry_is_the_loss_at_initialisation() -> None:
     res = fit("linear", DATA, lr=0.05, steps=5, seed=2)
     init = fit("linear", DATA, lr=0.05, steps=0, seed=2)
-    assert res.history.data_loss[0] == init.history.data_loss[0] == init.data_loss("train")
+    assert res.history.data_loss[0] == pytest.approx(init.history.data_loss[0], rel=1e-13)
+    assert init.history.data_loss[0] == pytest.approx(init.data_loss("train"), rel=1e-13)
 
 
 def test_summary_reports_losses_norms_and_exact_zeros_of_each_tensor() -> None:
