@@ -41,6 +41,7 @@ from torch import Tensor
 from torch.func import functional_call, vmap
 
 from reglab.fit import _MAX_LOG, FitResult, History, _Batches, _resolve, lipschitz_constant
+from reglab.models import LinearModel
 from reglab.penalties import AbstractPenalty, ElasticNet, L1, L2, penalty_from_config
 from reglab.spec import build_data, validate_spec, DTYPES
 from reglab.sweep.runner import Executor, OnRow, SerialExecutor, failed_row, row_from_result
@@ -131,6 +132,24 @@ class _StackedTerm:
         return w - _per_run(lrs, w) * self.grad(w)
 
 
+def _stacked_output(template: torch.nn.Module, params: dict[str, Tensor], x: Tensor) -> Tensor:
+    """Outputs of the K stacked models, shape (K, n, n_outputs); ``x`` shared (n, p) or per run (K, n, p).
+
+    The linear family is one matrix product: ``X @ [W₁ … W_K]ᵀ`` (shared ``x``) or a batched one;
+    other models go through ``vmap`` over ``functional_call``.
+    """
+    if isinstance(template, LinearModel):
+        W = params["linear.weight"]  # (K, o, p)
+        K, o, p = W.shape
+        if x.ndim == 2:
+            out = (x @ W.reshape(K * o, p).T).reshape(len(x), K, o).transpose(0, 1)
+        else:
+            out = torch.bmm(x, W.transpose(1, 2))
+        b = params.get("linear.bias")
+        return out if b is None else out + b[:, None, :]
+    return vmap(lambda ps, xx: functional_call(template, ps, (xx,)), in_dims=(0, None if x.ndim == 2 else 0))(params, x)
+
+
 def _masked(new: Tensor, old: Tensor, mask: Tensor | None) -> Tensor:
     return new if mask is None else torch.where(mask, new, old)
 
@@ -200,11 +219,14 @@ def fit_batched(runs: Sequence[Run]) -> list[tuple[FitResult, float]]:
     full = batchers[0].full
     log_every = int(s0.get("log_every") or max(1, math.ceil(steps / _MAX_LOG)))
 
-    def loss_of(params: dict[str, Tensor], x: Tensor, t: Tensor) -> Tensor:
-        return loss_fn(functional_call(template, params, (x,)), t)
+    per_run_loss = vmap(loss_fn)
 
-    batched_loss = vmap(loss_of, in_dims=(0, None, None) if full else (0, 0, 0))
-    full_loss = vmap(loss_of, in_dims=(0, None, None))
+    def batched_loss(params: dict[str, Tensor], x: Tensor, t: Tensor) -> Tensor:
+        """Data loss of each run, shape (K,): x, t shared (n, p) / (n,), or per run (K, B, p) / (K, B)."""
+        out = _stacked_output(template, params, x)
+        return per_run_loss(out, t.expand(K, *t.shape) if t.ndim == y.ndim else t)
+
+    full_loss = batched_loss
 
     histories = [History() for _ in range(K)]
     status = ["max_steps"] * K
