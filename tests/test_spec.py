@@ -162,3 +162,11 @@ def test_python_object_tags_are_refused_and_never_executed(tmp_path: Path) -> No
     with pytest.raises(ValueError, match=r"is not valid YAML: .*python/object/apply:os\.mkdir"):
         load_spec(path)
     assert not marker.exists()
+
+
+def test_record_and_on_divergence_pass_through_to_fit() -> None:
+    recorded = run_spec({**SMALL, "record": True})
+    assert recorded.trajectory is not None
+    assert run_spec(SMALL).trajectory is None
+    diverged = run_spec({**SMALL, "lr": 5.0, "on_divergence": "stop"})
+    assert diverged.status == "diverged"
