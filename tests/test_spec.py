@@ -170,3 +170,12 @@ def test_record_and_on_divergence_pass_through_to_fit() -> None:
     assert run_spec(SMALL).trajectory is None
     diverged = run_spec({**SMALL, "lr": 5.0, "on_divergence": "stop"})
     assert diverged.status == "diverged"
+
+
+def test_exponent_notation_without_a_dot_is_read_as_a_number(tmp_path: Path) -> None:
+    path = tmp_path / "exp.yaml"
+    path.write_text("data: {scenario: pure_noise}\nlr: 1e-3\npenalties:\n  - {kind: l1, strength: 5E-4}\n"
+                    "tol: -1e+2\nseed: 10\n")
+    spec = load_spec(path)
+    assert spec["lr"] == 1e-3 and spec["penalties"][0]["strength"] == 5e-4 and spec["tol"] == -100.0
+    assert spec["seed"] == 10 and type(spec["seed"]) is int

@@ -31,6 +31,7 @@ from __future__ import annotations
 import copy
 import inspect
 import math
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
@@ -58,8 +59,24 @@ _TASK_OF_MODEL: Final = {"linear": "regression", "logistic": "binary", "softmax"
 _MODEL_OF_TASK: Final = {v: k for k, v in _TASK_OF_MODEL.items()}
 
 
+class _SpecLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that also reads ``1e-3`` as a float (YAML 1.1 wants ``1.0e-3``).
+
+    Still the safe loader: no tag builds a Python object.
+    """
+
+
+_SpecLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
 def load_spec(path: str | Path) -> dict[str, Any]:
-    """Read a spec from a YAML file with ``yaml.safe_load`` and validate it.
+    """Read a spec from a YAML file with a safe loader and validate it.
+
+    The loader is ``yaml.SafeLoader`` (no Python objects), reading ``1e-3`` as a number as well.
 
     Parameters
     ----------
@@ -90,7 +107,7 @@ def load_spec(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"Spec file {str(path)!r} does not exist.")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_SpecLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as err:
         detail = " ".join(str(err).split())
         raise ValueError(f"Spec file {str(path)!r} is not valid YAML: {detail}") from None
