@@ -243,3 +243,21 @@ def test_unrecorded_steps_do_no_tensor_work() -> None:
     hooked = op_counts(40)  # steps 2..41: none recorded
     assert hooked == bare
     assert rec.trajectory().steps.tolist() == [0]
+
+
+@pytest.mark.parametrize("every", [1, 3])
+def test_live_and_deferred_summaries_agree(every: int) -> None:
+    ds = zero_column(n=30, p=4, column=1)
+    kw = dict(lr=0.1, steps=30, penalties=[L1(0.3, update="proximal")], seed=2)
+    opts = {"every": every, "tail": 0, "tol": 1e-3}
+    deferred = fit("linear", ds, record=opts, **kw).trajectory  # every weight tracked: computed on copy-out
+    live = fit("linear", ds, record={**opts, "all_below": 0, "sample": 2}, **kw).trajectory  # computed live
+    assert len(live.names) == 2 < len(deferred.names)
+    np.testing.assert_array_equal(live.steps, deferred.steps)
+    np.testing.assert_allclose(live.summaries, deferred.summaries, rtol=1e-12, atol=1e-15, equal_nan=True)
+    upd = deferred.summary("linear.weight", "update_norm")
+    assert np.isnan(upd[0]) and np.isfinite(upd[1:]).all()
+    # with every=3, the update is that of the recorded step alone, not of the 3 steps since the last row
+    one_step = fit("linear", ds, record={"every": 1, "tail": 0}, **kw).trajectory
+    rows = np.searchsorted(one_step.steps, deferred.steps[1:])
+    np.testing.assert_allclose(upd[1:], one_step.summary("linear.weight", "update_norm")[rows], rtol=1e-12)

@@ -373,9 +373,9 @@ class Recorder:
         self._global = torch.as_tensor(
             np.concatenate([offsets[i] + ix for i, ix in enumerate(self._flat_idx)]), dtype=torch.long, device=device)
         self.n_tracked = int(self._global.numel())
-        self._seg = torch.repeat_interleave(torch.arange(len(self._params), device=device),
-                                            torch.as_tensor(self._sizes, device=device))
-        self._sizes_t = torch.as_tensor(self._sizes, dtype=dtype, device=device)
+        # per tensor: its tracked flat indices (for gathering without a full copy of a large model)
+        self._local = [torch.as_tensor(ix, dtype=torch.long, device=p.device)
+                       for ix, p in zip(self._flat_idx, self._params)]
 
         # schedule
         self._planned: set[int] = set()
@@ -386,10 +386,22 @@ class Recorder:
         self._values = torch.empty(capacity, self.n_tracked, dtype=dtype, device=device)
         self._grads = (torch.full((capacity, self.n_tracked), math.nan, dtype=dtype, device=device)
                        if self.record_grads else None)
-        self._summ = (torch.full((capacity, len(self._params), len(SUMMARY_FIELDS)), math.nan, dtype=dtype,
-                                 device=device) if self.record_summaries else None)
-        self._flat = torch.empty(self._n_all, dtype=dtype, device=device)
-        self._prev = torch.empty(self._n_all, dtype=dtype, device=device) if self.record_summaries else None
+        # Per-tensor summaries. With every weight tracked they are computed when the trajectory is
+        # copied out, from the values themselves (and, for a step whose predecessor was not
+        # recorded, the pre-step values kept in _prev_rows): nothing but one copy per recorded step.
+        # With a sample, they are computed live: raw per-tensor stats, field-major
+        # [Σ|w| | Σw² | non-zeros | −count |w| < tol | Σ(Δw)²], from one pass each over a work matrix.
+        self._live = self.record_summaries and not self._all
+        self._prev_rows = (torch.full((capacity, self.n_tracked), math.nan, dtype=dtype, device=device)
+                           if self.record_summaries and self._all else None)
+        self._summ = (torch.full((capacity, len(SUMMARY_FIELDS) * len(self._params)), math.nan, dtype=dtype,
+                                 device=device) if self._live else None)
+        if self._live:
+            self._flat = torch.empty(self._n_all, dtype=dtype, device=device)
+            self._prev = torch.empty(self._n_all, dtype=dtype, device=device)
+            self._work = torch.empty(len(SUMMARY_FIELDS), self._n_all, dtype=dtype, device=device)
+            self._work_rows = list(self._work.unbind(0))
+            self._work_split = {n: self._work[:n].split(self._sizes, dim=1) for n in (4, 5)}
         self._prev_ok = False
         self._steps: list[int] = []
         self._count = 0
@@ -480,13 +492,21 @@ class Recorder:
 
     def _pre_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         k = self._count
-        if self._grads is not None and self._steps and self._steps[-1] == k:
-            row = len(self._steps) - 1
+        last = self._steps[-1] if self._steps else -1
+        if self._grads is not None and last == k:
             grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self._params]
-            self._gather(grads, self._grads[row])
-        if self._prev is not None and self._wanted(k + 1):
-            torch.cat([p.detach().reshape(-1) for p in self._params], out=self._prev)
-            self._prev_ok = True
+            self._gather(grads, self._grads[len(self._steps) - 1])
+        if self.record_summaries and self._wanted(k + 1):
+            # keep the pre-step values, for the norm of this step's update
+            if self._live:
+                torch.cat([p.detach().reshape(-1) for p in self._params], out=self._prev)
+                self._prev_ok = True
+            elif last != k:  # else they are the last recorded row already
+                row = len(self._steps)
+                if row >= self._values.shape[0]:
+                    self._grow()
+                assert self._prev_rows is not None
+                self._gather(self._params, self._prev_rows[row])
 
     def _post_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         self._count += 1
@@ -499,38 +519,37 @@ class Recorder:
         if self._all:
             torch.cat([t.detach().reshape(-1) for t in tensors], out=out)
         else:
-            torch.cat([t.detach().reshape(-1) for t in tensors], out=self._flat)
-            torch.index_select(self._flat, 0, self._global, out=out)
+            torch.cat([t.detach().reshape(-1).index_select(0, ix) for t, ix in zip(tensors, self._local)], out=out)
 
     @torch.no_grad()
     def _snapshot(self, step: int) -> None:
+        """Record row ``len(self._steps)``: values of tracked weights, and live per-tensor summaries."""
         row = len(self._steps)
         if row >= self._values.shape[0]:
             self._grow()
         self._steps.append(step)
-        if self._all:
+        if not self._live:
             self._gather(self._params, self._values[row])
-            flat = self._values[row]
-        else:
-            self._gather(self._params, self._values[row])  # fills self._flat too
-            flat = self._flat
-        if self._summ is not None:
-            a = flat.abs()
-            small = (a < self.tol).to(self.dtype)
-            rows = [a, a * a, (flat == 0).to(self.dtype), small]
-            if self._prev is not None and self._prev_ok:
-                d = flat - self._prev
-                rows.append(d * d)
-            stats = torch.zeros(len(rows), len(self._params), dtype=self.dtype, device=self.device)
-            stats.index_add_(1, self._seg, torch.stack(rows))
-            out = self._summ[row]
-            out[:, 0] = stats[1].sqrt()
-            out[:, 1] = stats[0]
-            out[:, 2] = stats[2] / self._sizes_t
-            out[:, 3] = stats[3] / self._sizes_t
-            if len(rows) == 5:
-                out[:, 4] = stats[4].sqrt()
+            return
+        flat = self._flat
+        torch.cat([p.detach().reshape(-1) for p in self._params], out=flat)
+        torch.index_select(flat, 0, self._global, out=self._values[row])
+        # one pass each into the preallocated work matrix, then one sum per tensor:
+        # |w|, w², 1[w ≠ 0], −1[|w| < tol], (Δw)²; norms are square-rooted when copied out
+        m0, m1, m2, m3, m4 = self._work_rows
+        torch.abs(flat, out=m0)
+        torch.mul(flat, flat, out=m1)
+        torch.sign(m0, out=m2)
+        torch.sub(m0, self.tol, out=m3).clamp_(max=0.0).sign_()  # −1 where |w| < tol, else 0
+        n_fields = 4
+        if self._prev_ok:
+            d = torch.sub(flat, self._prev, out=self._prev)
+            torch.mul(d, d, out=m4)
+            n_fields = 5
             self._prev_ok = False
+        assert self._summ is not None
+        sums = torch.stack([c.sum(dim=1) for c in self._work_split[n_fields]], dim=1)  # (fields, P)
+        self._summ[row, : n_fields * len(self._params)].copy_(sums.reshape(-1))
 
     def _grow(self) -> None:
         extra = max(64, self._values.shape[0])
@@ -544,6 +563,8 @@ class Recorder:
             self._grads = grown(self._grads, math.nan)
         if self._summ is not None:
             self._summ = grown(self._summ, math.nan)
+        if self._prev_rows is not None:
+            self._prev_rows = grown(self._prev_rows, math.nan)
 
     # -- results -------------------------------------------------------------------------------------
     def close(self) -> Recorder:
@@ -572,13 +593,45 @@ class Recorder:
             values=self._values[:T].cpu().numpy().copy(),
             grads=None if self._grads is None else self._grads[:T].cpu().numpy().copy(),
             tensor_names=list(self.tensor_names),
-            summaries=None if self._summ is None else self._summ[:T].cpu().numpy().copy(),
+            summaries=self._summaries(T),
             weights={k: v.copy() for k, v in self._weights.items()},
             meta={"every": self.every, "tail": self.tail, "seed": self.seed, "tol": self.tol,
                   "optimizer": type(getattr(self.optimizer, "optimizer", self.optimizer)).__name__,
                   "family": self.family, "dtype": str(self.dtype).removeprefix("torch."),
                   "all_tracked": self._all, "n_parameters": self._n_all},
         )
+
+    def _summaries(self, T: int) -> np.ndarray | None:
+        if not self.record_summaries:
+            return None
+        sizes = np.asarray(self._sizes, dtype=np.float64)
+        P = len(self._params)
+        if self._live:
+            assert self._summ is not None
+            raw = self._summ[:T].cpu().numpy().astype(np.float64).reshape(T, len(SUMMARY_FIELDS), P)
+            l1, sq, nonzero, small, dsq = raw[:, 0], raw[:, 1], raw[:, 2], -raw[:, 3], raw[:, 4]
+        else:
+            assert self._prev_rows is not None
+            V = self._values[:T].cpu().numpy().astype(np.float64)
+            prev = self._prev_rows[:T].cpu().numpy().astype(np.float64)
+            steps = np.asarray(self._steps)
+            follows = np.zeros(T, dtype=bool)
+            follows[1:] = steps[1:] == steps[:-1] + 1
+            prev[1:][follows[1:]] = V[:-1][follows[1:]]
+            prev[0] = np.nan
+            ends = np.cumsum(self._sizes)
+            starts = ends - np.asarray(self._sizes)
+
+            def per_tensor(X: np.ndarray) -> np.ndarray:
+                cs = np.concatenate([np.zeros((T, 1)), np.cumsum(X, axis=1)], axis=1)
+                return cs[:, ends] - cs[:, starts]
+
+            a = np.abs(V)
+            l1, sq = per_tensor(a), per_tensor(V * V)
+            nonzero, small = per_tensor((V != 0).astype(np.float64)), per_tensor((a < self.tol).astype(np.float64))
+            dsq = per_tensor((V - prev) ** 2)
+        # (T, P, SUMMARY_FIELDS)
+        return np.stack([np.sqrt(sq), l1, 1.0 - nonzero / sizes, small / sizes, np.sqrt(dsq)], axis=2)
 
     def _names(self) -> list[str]:
         if not hasattr(self, "_name_cache"):
