@@ -269,6 +269,10 @@ class Regularized(torch.optim.Optimizer):
                 "To load a plain optimizer's state, call .optimizer.load_state_dict()."
             )
         self.optimizer.load_state_dict(state_dict["inner"])
+        # torch's load_state_dict replaces the inner optimizer's param_groups and state objects:
+        # share the new ones again, or an LR scheduler attached to this wrapper drives stale groups
+        self.param_groups = self.optimizer.param_groups
+        self.state = self.optimizer.state
         saved = state_dict["cumulative"]
         if set(saved) != {str(i) for i in self._cumulative}:
             raise ValueError("The saved cumulative-L1 state does not match this wrapper's terms.")

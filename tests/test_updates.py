@@ -1,0 +1,406 @@
+"""Update rules (:class:`reglab.Regularized`): the argument's mathematics exactly, Tsuruoka's cumulative
+penalty against a transcription, and one contract suite over a registry of every penalty × rule ×
+optimizer combination, refused ones included."""
+
+from __future__ import annotations
+
+import copy
+import io
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import reglab
+from reglab import L1, L2, ElasticNet, Regularized
+from reglab.data import sparse_regression, zero_column
+from reglab.losses import Squared
+from reglab.models import linear
+
+# -- the argument: a zero input column, float64, every step -----------------------------------------
+
+N, P, COL, SEED = 60, 4, 0, 3
+LR, LAM = 0.05, 0.1
+
+
+def zero_column_run(terms: Callable[[nn.Module], list], steps: int, lr: float = LR) -> tuple[float, list[float]]:
+    """Hand loop (what fit does): w*'s initial value and its value after each of ``steps`` GD steps."""
+    ds = zero_column(n=N, p=P, column=COL, seed=0)
+    model = linear(P, generator=torch.Generator().manual_seed(SEED))  # fit's initialisation for seed=SEED
+    opt = Regularized(torch.optim.SGD(model.parameters(), lr=lr), model, terms(model))
+    loss = Squared()
+    w = model.linear.weight.detach()
+    w0, path = float(w[0, COL]), []
+    for _ in range(steps):
+        opt.zero_grad()
+        loss(model(ds.X), ds.y).backward()
+        opt.step()
+        path.append(float(w[0, COL]))
+    return w0, path
+
+
+def fit_w_star(terms: list, steps: int, lr: float = LR) -> tuple[float, float]:
+    """(w*'s initial value, its value after ``steps`` steps of reglab.fit(model='linear', optimizer='gd'))."""
+    ds = zero_column(n=N, p=P, column=COL, seed=0)
+    w0 = float(fit_w_star_init())
+    res = reglab.fit("linear", ds, penalties=terms, optimizer="gd", lr=lr, steps=steps, seed=SEED)
+    return w0, float(res.model.linear.weight.detach()[0, COL])
+
+
+def fit_w_star_init() -> float:
+    return float(linear(P, generator=torch.Generator().manual_seed(SEED)).linear.weight.detach()[0, COL])
+
+
+def w_star_mask() -> torch.Tensor:
+    mask = torch.zeros(1, P, dtype=torch.bool)
+    mask[0, COL] = True
+    return mask
+
+
+def test_zero_column_weight_is_bit_identical_to_its_initial_value_over_1000_gd_steps() -> None:
+    w0, path = zero_column_run(lambda m: [], 1000)
+    assert all(w == w0 for w in path)
+    assert fit_w_star([], 1000) == (w0, w0)
+
+
+@pytest.mark.parametrize("rule", ["gradient", "decoupled"])
+def test_l2_decays_zero_column_weight_by_one_minus_two_lr_strength_every_step(rule: str) -> None:
+    w0, path = zero_column_run(lambda m: [L2(LAM, update=rule)], 1000)
+    factor = 1.0 - 2.0 * LR * LAM
+    for t, w in enumerate(path, start=1):
+        assert w == pytest.approx(w0 * factor**t, rel=1e-12, abs=0.0), t
+    for steps in (1, 10, 1000):
+        _, w = fit_w_star([L2(LAM, update=rule)], steps)
+        assert w == pytest.approx(w0 * factor**steps, rel=1e-12, abs=0.0)
+
+
+@pytest.mark.parametrize("masked", [False, True], ids=["all-weights", "mask-w-star"])
+def test_l1_subgradient_oscillates_with_amplitude_lr_times_strength_and_never_reaches_zero(masked: bool) -> None:
+    on = {"linear.weight": w_star_mask()} if masked else None
+    w0, path = zero_column_run(lambda m: [L1(LAM, on=on)], 1000)
+    step = LR * LAM
+    assert all(w != 0.0 for w in path)
+    settle = math.ceil(abs(w0) / step)  # the first step at which w* has crossed zero
+    assert all(abs(w) > step for w in path[: settle - 2])  # marches toward zero by ηλ a step
+    tail = path[settle:]
+    for a, b, c in zip(tail, tail[1:], tail[2:]):
+        assert math.copysign(1.0, a) != math.copysign(1.0, b)  # alternating sign: period 2
+        assert abs(a - b) == pytest.approx(step, rel=1e-9)  # between ε and ε − ηλ
+        assert c == pytest.approx(a, rel=1e-9)
+    eps = max(tail[-2:])
+    assert 0.0 < eps < step
+    _, w = fit_w_star([L1(LAM, on=on)], 1000)
+    assert w != 0.0 and abs(w) < step
+
+
+@pytest.mark.parametrize("masked", [False, True], ids=["all-weights", "mask-w-star"])
+def test_l1_proximal_reaches_exact_zero_at_step_ceil_w0_over_lr_strength_and_stays(masked: bool) -> None:
+    on = {"linear.weight": w_star_mask()} if masked else None
+    w0, path = zero_column_run(lambda m: [L1(LAM, on=on, update="proximal")], 1000)
+    ratio = abs(w0) / (LR * LAM)
+    assert abs(ratio - round(ratio)) > 1e-6  # the step count is not on a rounding knife-edge
+    k = math.ceil(ratio)
+    assert all(w != 0.0 for w in path[: k - 1])  # path[t - 1] is the value after t steps
+    assert all(w == 0.0 for w in path[k - 1:])
+    assert fit_w_star([L1(LAM, on=on, update="proximal")], k - 1)[1] != 0.0
+    assert fit_w_star([L1(LAM, on=on, update="proximal")], k)[1] == 0.0
+    assert fit_w_star([L1(LAM, on=on, update="proximal")], 1000)[1] == 0.0
+
+
+def test_mask_term_touches_only_the_masked_element() -> None:
+    ds = zero_column(n=N, p=P, column=COL, seed=0)
+    plain = reglab.fit("linear", ds, optimizer="gd", lr=LR, steps=50, seed=SEED).model.linear.weight
+    masked = reglab.fit("linear", ds, penalties=[L1(LAM, on={"linear.weight": w_star_mask()}, update="proximal")],
+                        optimizer="gd", lr=LR, steps=50, seed=SEED).model.linear.weight
+    others = ~w_star_mask()
+    assert torch.equal(plain[others], masked[others])
+    assert plain[0, COL] != masked[0, COL]
+
+
+# -- cumulative L1 (Tsuruoka, Tsujii & Ananiadou 2009) -----------------------------------------------
+
+
+def tsuruoka_transcription(X: np.ndarray, y: np.ndarray, w: np.ndarray, b: float, batches: list[np.ndarray],
+                           lrs: list[float], C: float) -> tuple[np.ndarray, float]:
+    """Fig. 2 of the paper, for mean squared loss on minibatches, in plain Python loops.
+
+    u: the total L1 penalty each weight could have received; q[i]: what w[i] actually received.
+    """
+    w = w.copy()
+    u = 0.0
+    q = [0.0] * len(w)
+    for idx, eta in zip(batches, lrs):
+        u = u + eta * C
+        Xb, yb = X[idx], y[idx]
+        r = yb - (Xb @ w + b)
+        grad_w = -2.0 / len(idx) * (Xb.T @ r)
+        grad_b = -2.0 / len(idx) * r.sum()
+        w = w - eta * grad_w
+        b = b - eta * grad_b
+        for i in range(len(w)):  # ApplyPenalty(i)
+            z = w[i]
+            if w[i] > 0:
+                w[i] = max(0.0, w[i] - (u + q[i]))
+            elif w[i] < 0:
+                w[i] = min(0.0, w[i] + (u - q[i]))
+            q[i] = q[i] + (w[i] - z)
+    return w, b
+
+
+def test_cumulative_rule_equals_a_transcription_of_tsuruoka_algorithm() -> None:
+    ds = sparse_regression(n=64, p=12, k=3, seed=1)
+    X, y = ds.X.numpy(), ds.y.numpy()
+    rng = np.random.default_rng(0)
+    batches = [rng.choice(64, size=8, replace=False) for _ in range(150)]
+    model = linear(12, generator=torch.Generator().manual_seed(0))
+    w0, b0 = model.linear.weight.detach().numpy()[0].copy(), float(model.linear.bias.detach())
+    C, eta0, gamma = 0.05, 0.05, 0.99
+    opt = Regularized(torch.optim.SGD(model.parameters(), lr=eta0), model, [L1(C, update="cumulative")])
+    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=gamma)
+    lrs = []
+    for idx in batches:
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.zero_grad()
+        Squared()(model(ds.X[idx]), ds.y[idx]).backward()
+        opt.step()
+        sched.step()
+    w_ref, b_ref = tsuruoka_transcription(X, y, w0, b0, batches, lrs, C)
+    w = model.linear.weight.detach().numpy()[0]
+    # rounding differs between torch and NumPy matmuls; zeros are exact in both
+    np.testing.assert_allclose(w, w_ref, rtol=1e-10, atol=1e-13)
+    assert ((w == 0) == (w_ref == 0)).all() and (w == 0).any()
+    assert float(model.linear.bias.detach()) == pytest.approx(b_ref, rel=1e-10)
+    assert len(set(lrs)) > 100  # the schedule did change the lr, and the transcription followed it
+
+
+def test_cumulative_rule_gives_exact_zeros_where_subgradient_rule_gives_none() -> None:
+    ds = sparse_regression(n=200, p=40, k=4, seed=0)
+    common = {"optimizer": "sgd", "batch_size": 20, "lr": 0.01, "steps": 2000, "seed": 0}
+    cum = reglab.fit("linear", ds, penalties=[L1(0.05, update="cumulative")], **common).model.linear.weight
+    sub = reglab.fit("linear", ds, penalties=[L1(0.05)], **common).model.linear.weight
+    assert int((sub == 0).sum()) == 0
+    zeros = int((cum == 0).sum())
+    assert zeros >= 20  # most of the 36 features without signal
+    support = ds.info["support"]
+    assert bool((cum[0, support] != 0).all())  # the signal is kept
+
+
+# -- the registry: every penalty × rule × optimizer, refused ones included ---------------------------
+
+OPTIMIZERS: dict[str, Callable[[list], torch.optim.Optimizer]] = {
+    "gd": lambda ps: torch.optim.SGD(ps, lr=0.02),
+    "momentum": lambda ps: torch.optim.SGD(ps, lr=0.02, momentum=0.9),
+    "nesterov": lambda ps: torch.optim.SGD(ps, lr=0.02, momentum=0.9, nesterov=True),
+    "adam": lambda ps: torch.optim.Adam(ps, lr=0.1),
+    "lbfgs": lambda ps: torch.optim.LBFGS(ps, lr=0.5, max_iter=1, history_size=5, line_search_fn="strong_wolfe"),
+}
+PENALTIES: dict[str, Callable[[str], object]] = {
+    "l2": lambda rule: L2(0.05, update=rule),
+    "l1": lambda rule: L1(0.05, update=rule),
+    "elasticnet": lambda rule: ElasticNet(0.05, l1_ratio=0.5, update=rule),
+}
+
+PROXIMAL_NEEDS_PLAIN = r"update='proximal' needs a plain gradient step"
+CUMULATIVE_L1_ONLY = r"update='cumulative' is Tsuruoka .* applies to L1 only"
+CUMULATIVE_NEEDS_PLAIN = r"update='cumulative' is defined for plain \(stochastic\) gradient steps"
+LBFGS_GRADIENT_ONLY = r"L-BFGS runs its own line search, so only update='gradient'"
+LBFGS_SMOOTH_ONLY = r"L-BFGS needs a smooth objective"
+DOUBLE_DECAY = r"already has weight_decay=.* regularizes twice"
+
+
+@dataclass(frozen=True)
+class Case:
+    penalty: str
+    rule: str
+    optimizer: str
+    error: str | None  # regex of the ValueError's message, or None when the combination is allowed
+
+    @property
+    def id(self) -> str:
+        return f"{self.penalty}-{self.rule}-{self.optimizer}"
+
+
+def _expected_error(penalty: str, rule: str, optimizer: str) -> str | None:
+    """What the design allows (docs/design.md, 'Update rules'); the first refusal that applies."""
+    plain = optimizer == "gd"
+    if rule == "proximal" and not plain:
+        return PROXIMAL_NEEDS_PLAIN
+    if rule == "cumulative":
+        if penalty != "l1":
+            return CUMULATIVE_L1_ONLY
+        if not plain:
+            return CUMULATIVE_NEEDS_PLAIN
+    if optimizer == "lbfgs":
+        if rule != "gradient":
+            return LBFGS_GRADIENT_ONLY
+        if penalty != "l2":
+            return LBFGS_SMOOTH_ONLY
+    return None
+
+
+REGISTRY = [Case(pen, rule, opt, _expected_error(pen, rule, opt))
+            for pen in PENALTIES for rule in reglab.penalties.RULES for opt in OPTIMIZERS]
+ALLOWED = [c for c in REGISTRY if c.error is None]
+REFUSED = [c for c in REGISTRY if c.error is not None]
+
+
+def test_registry_covers_every_combination_and_both_outcomes() -> None:
+    assert len(REGISTRY) == len(PENALTIES) * len(reglab.penalties.RULES) * len(OPTIMIZERS)
+    assert {c.rule for c in ALLOWED} == set(reglab.penalties.RULES)
+    assert {c.error for c in REFUSED} == {PROXIMAL_NEEDS_PLAIN, CUMULATIVE_L1_ONLY, CUMULATIVE_NEEDS_PLAIN,
+                                          LBFGS_GRADIENT_ONLY, LBFGS_SMOOTH_ONLY}
+
+
+class Net(nn.Module):
+    """A convex problem (linear regression) beside a module the forward pass never uses (grad None)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.linear = nn.Linear(5, 1, dtype=torch.float64)
+        self.unused = nn.Linear(3, 2, dtype=torch.float64)
+        with torch.no_grad():
+            for p in self.parameters():
+                p.copy_(torch.randn(p.shape, generator=g, dtype=torch.float64))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x)
+
+
+DATA = sparse_regression(n=50, p=5, k=2, seed=0)
+
+
+def build(case: Case, model: nn.Module) -> Regularized:
+    return Regularized(OPTIMIZERS[case.optimizer](list(model.parameters())), model, [PENALTIES[case.penalty](case.rule)])
+
+
+def train(opt: Regularized, model: nn.Module, steps: int) -> None:
+    loss = Squared()
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        value = loss(model(DATA.X), DATA.y)
+        value.backward()
+        return value
+
+    for _ in range(steps):
+        if opt.family == "lbfgs":
+            opt.step(closure)
+        else:
+            closure()
+            opt.step()
+
+
+def objective(opt: Regularized, model: nn.Module) -> float:
+    with torch.no_grad():
+        return float(Squared()(model(DATA.X), DATA.y)) + float(opt.penalty_value())
+
+
+@pytest.mark.parametrize("case", ALLOWED, ids=lambda c: c.id)
+def test_contract_objective_goes_down_on_a_convex_problem(case: Case) -> None:
+    model = Net()
+    opt = build(case, model)
+    start = objective(opt, model)
+    train(opt, model, 30)
+    assert objective(opt, model) < 0.5 * start
+
+
+@pytest.mark.parametrize("case", ALLOWED, ids=lambda c: c.id)
+def test_contract_parameter_without_grad_is_left_unchanged(case: Case) -> None:
+    model = Net()
+    before = [p.detach().clone() for p in model.unused.parameters()]
+    opt = build(case, model)
+    train(opt, model, 5)
+    assert all(p.grad is None for p in model.unused.parameters())
+    assert all(torch.equal(a, b) for a, b in zip(before, model.unused.parameters()))
+    assert not torch.equal(model.linear.weight, Net().linear.weight)  # the others did move
+
+
+@pytest.mark.parametrize("case", ALLOWED, ids=lambda c: c.id)
+def test_contract_state_dict_round_trips_and_training_continues_bit_identically(case: Case) -> None:
+    model = Net()
+    opt = build(case, model)
+    train(opt, model, 7)
+    buffer = io.BytesIO()
+    torch.save(opt.state_dict(), buffer)
+    buffer.seek(0)
+    twin = copy.deepcopy(model)
+    fresh = build(case, twin)
+    fresh.load_state_dict(torch.load(buffer, weights_only=True))
+    train(opt, model, 7)
+    train(fresh, twin, 7)
+    for a, b in zip(model.parameters(), twin.parameters()):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("case", REFUSED, ids=lambda c: c.id)
+def test_contract_refused_combination_raises_value_error_naming_it(case: Case) -> None:
+    assert case.error is not None
+    with pytest.raises(ValueError, match=case.error):
+        build(case, Net())
+
+
+WEIGHT_DECAY_CASES = [
+    ("gd", lambda ps: torch.optim.SGD(ps, lr=0.1, weight_decay=0.01)),
+    ("momentum", lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9, weight_decay=0.01)),
+    ("adam", lambda ps: torch.optim.Adam(ps, lr=0.1, weight_decay=0.01)),
+    ("adamw", lambda ps: torch.optim.AdamW(ps, lr=0.1)),  # AdamW's default weight_decay is 0.01
+]
+
+
+@pytest.mark.parametrize(("name", "make"), WEIGHT_DECAY_CASES, ids=[c[0] for c in WEIGHT_DECAY_CASES])
+def test_contract_inner_weight_decay_is_refused_unless_allowed(name: str, make) -> None:
+    model = Net()
+    with pytest.raises(ValueError, match=DOUBLE_DECAY):
+        Regularized(make(list(model.parameters())), model, [L2(0.1)])
+    Regularized(make(list(model.parameters())), model, [L2(0.1)], allow_weight_decay=True)
+
+
+def test_load_state_dict_refuses_a_plain_optimizer_state() -> None:
+    model = Net()
+    opt = build(ALLOWED[0], model)
+    with pytest.raises(ValueError, match="Not a Regularized state_dict"):
+        opt.load_state_dict(torch.optim.SGD(model.parameters(), lr=0.1).state_dict())
+
+
+# -- learning-rate schedulers ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rule", ["proximal", "decoupled"])
+def test_step_lr_attached_to_the_wrapper_changes_the_lr_the_rule_uses(rule: str) -> None:
+    ds = zero_column(n=N, p=P, column=COL, seed=0)
+    model = linear(P, generator=torch.Generator().manual_seed(SEED))
+    term = (L1 if rule == "proximal" else L2)(LAM, on={"linear.weight": w_star_mask()}, update=rule)
+    opt = Regularized(torch.optim.SGD(model.parameters(), lr=LR), model, [term])
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+    w = float(model.linear.weight.detach()[0, COL])
+    for t in range(8):
+        lr = LR * 0.5 ** (t // 2)
+        assert opt.optimizer.param_groups[0]["lr"] == lr
+        # the zero column has no data gradient: only the rule moves w*, by the scheduled lr
+        expected = (math.copysign(max(abs(w) - lr * LAM, 0.0), w) if rule == "proximal"
+                    else w * (1.0 - 2.0 * lr * LAM))
+        opt.zero_grad()
+        Squared()(model(ds.X), ds.y).backward()
+        opt.step()
+        sched.step()
+        w = float(model.linear.weight.detach()[0, COL])
+        assert w == pytest.approx(expected, rel=1e-15, abs=0.0)
+
+
+def test_scheduler_attached_after_load_state_dict_still_drives_the_inner_optimizer() -> None:
+    model = Net()
+    case = Case("l1", "proximal", "gd", None)
+    opt = build(case, model)
+    train(opt, model, 2)
+    twin = copy.deepcopy(model)
+    fresh = build(case, twin)
+    fresh.load_state_dict(opt.state_dict())
+    sched = torch.optim.lr_scheduler.StepLR(fresh, step_size=1, gamma=0.1)
+    train(fresh, twin, 1)
+    sched.step()
+    assert fresh.optimizer.param_groups[0]["lr"] == pytest.approx(0.002, rel=1e-15)
