@@ -21,11 +21,12 @@ from reglab.data import Dataset, as_dataset
 from reglab.losses import Loss, get_loss
 from reglab.models import MODELS, LinearModel, build_model
 from reglab.penalties import AbstractPenalty, ElasticNet, L2
+from reglab.solvers import prepare_fast_path, top_eigenvalue
 from reglab.updates import Regularized
 
 __all__ = ["DivergenceError", "FitResult", "History", "fit", "lipschitz_constant", "OPTIMIZERS"]
 
-OPTIMIZERS: Final = ("gd", "sgd", "momentum", "nesterov", "adam", "lbfgs")
+OPTIMIZERS: Final = ("gd", "sgd", "momentum", "nesterov", "adam", "lbfgs", "fista")
 STATUSES: Final = ("converged", "max_steps", "diverged")
 _MAX_LOG: Final = 1000
 
@@ -186,41 +187,28 @@ def _design(X: Tensor, fit_intercept: bool) -> Tensor:
 
 
 def _top_eigenvalue(X: Tensor, seed: int = 0) -> float:
-    """Largest eigenvalue of XᵀX/n: eigvalsh of the Gram matrix when small, power iteration otherwise."""
-    n, p = X.shape
-    X64 = X.to(torch.float64)
-    if p <= 512:
-        return float(torch.linalg.eigvalsh(X64.T @ X64 / n)[-1])
-    g = torch.Generator().manual_seed(seed)
-    v = torch.randn(p, dtype=torch.float64, generator=g)
-    v /= v.norm()
-    lam = 0.0
-    for _ in range(500):
-        w = X64.T @ (X64 @ v) / n
-        new = float(w.norm())
-        v = w / new
-        if abs(new - lam) <= 1e-10 * new:
-            break
-        lam = new
-    return new
+    """Largest eigenvalue of XᵀX/n (see :func:`reglab.solvers.top_eigenvalue`)."""
+    return top_eigenvalue(X, fit_intercept=False, seed=seed)
 
 
 _CURVATURE: Final = {"squared": 2.0, "logistic": 0.25, "cross_entropy": 0.5}
 
 
-def lipschitz_constant(model: nn.Module, data: Dataset, loss: Loss, terms: Sequence[AbstractPenalty] = ()) -> float:
+def lipschitz_constant(model: nn.Module, data: Dataset, loss: Loss, terms: Sequence[AbstractPenalty] = (),
+                       *, gram: Tensor | None = None) -> float:
     """L, the Lipschitz constant of the smooth part's gradient, for a linear model with a canonical loss.
 
     Data part: c·λ_max(X̃ᵀX̃/n), X̃ with a column of ones when the model has an intercept, c = 2
     (squared), 1/4 (logistic), 1/2 (cross-entropy). Plus 2λ for each L2 part applied by the
-    ``gradient`` rule.
+    ``gradient`` rule. λ_max is eigvalsh of the Gram matrix X̃ᵀX̃/n when it is given (the fast
+    path's Gram form) or small, power iteration on X̃ otherwise.
     """
     if not isinstance(model, LinearModel) or loss.name not in _CURVATURE:
         raise ValueError(
             "lr='auto' is defined for linear, logistic and softmax models with their canonical loss; "
             "give a number for an MLP or your own module."
         )
-    L = _CURVATURE[loss.name] * _top_eigenvalue(_design(data.X, model.linear.bias is not None))
+    L = _CURVATURE[loss.name] * top_eigenvalue(data.X, model.linear.bias is not None, gram=gram)
     for t in terms:
         if t.update == "gradient":
             if isinstance(t, L2):
@@ -255,7 +243,7 @@ def _check_int(value: Any, name: str, minimum: int) -> int:
 
 def _build_optimizer(optimizer: Any, params: list[Tensor], lr: float, momentum: float) -> torch.optim.Optimizer:
     if isinstance(optimizer, str):
-        if optimizer in ("gd", "sgd"):
+        if optimizer in ("gd", "sgd", "fista"):  # fista: the fast path runs it; SGD carries lr and the rules
             return torch.optim.SGD(params, lr=lr)
         if optimizer == "momentum":
             return torch.optim.SGD(params, lr=lr, momentum=momentum)
@@ -374,6 +362,7 @@ def fit(
     log_every: int | None = None,
     on_divergence: Literal["raise", "stop"] = "raise",
     allow_weight_decay: bool = False,
+    fast: bool = True,
 ) -> FitResult:
     """Train ``model`` on ``data`` under penalty terms, each applied by its update rule.
 
@@ -388,10 +377,13 @@ def fit(
         Defaults to the model's canonical loss, or to the data's task.
     penalties : term or sequence of terms
         ``L2(...)``, ``L1(...)``, ``ElasticNet(...)``; each says where it applies and by which rule.
-    optimizer : {"gd", "sgd", "momentum", "nesterov", "adam", "lbfgs"}, class or factory
+    optimizer : {"gd", "sgd", "momentum", "nesterov", "adam", "lbfgs", "fista"}, class or factory
         ``gd`` is full-batch SGD; ``sgd`` uses minibatches of ``batch_size`` (default 32);
         ``momentum`` / ``nesterov`` use ``momentum``; ``lbfgs`` (smooth terms only) does one
-        L-BFGS iteration with a strong-Wolfe line search per step.
+        L-BFGS iteration with a strong-Wolfe line search per step; ``fista`` (linear, logistic and
+        softmax models; proximal or smooth gradient-rule terms) is FISTA with adaptive restart
+        (O'Donoghue & Candès 2015), an accelerated proximal-gradient method: its steps are not
+        ``gd``'s, and the history logs the iterate x_k.
     lr : float or "auto"
         Learning rate; ``"auto"`` is 1/L for linear, logistic and softmax models
         (see :func:`lipschitz_constant`).
@@ -416,6 +408,12 @@ def fit(
         Raise :class:`DivergenceError`, or stop and return with status ``"diverged"``.
     allow_weight_decay : bool
         Allow an optimizer with its own ``weight_decay`` beside the terms.
+    fast : bool
+        Use the fast path (:mod:`reglab.solvers`: closed-form gradients, the Gram form for least
+        squares with n ≫ p, no host read between logged steps) where it applies: a linear,
+        logistic or softmax model with its canonical loss, optimizer ``gd`` or ``fista``, no
+        recording, rules gradient / proximal / decoupled. Same steps, history and status as the
+        plain autograd loop (up to rounding); ``fast=False`` forces the plain loop.
 
     Returns
     -------
@@ -446,16 +444,18 @@ def fit(
         raise ValueError(f"on_divergence must be 'raise' or 'stop'; got {on_divergence!r}.")
     if isinstance(optimizer, str) and optimizer not in OPTIMIZERS:
         _build_optimizer(optimizer, [], 1.0, momentum)  # raises the unknown-name error
-    if optimizer in ("gd", "lbfgs") and batch_size is not None:
+    if optimizer in ("gd", "lbfgs", "fista") and batch_size is not None:
         raise ValueError(f"optimizer {optimizer!r} is full-batch; use optimizer='sgd' with batch_size={batch_size}.")
     if optimizer == "sgd" and batch_size is None:
         batch_size = 32
     terms = [penalties] if isinstance(penalties, AbstractPenalty) else list(penalties)
 
     net, ds, loss_fn = _resolve(model, data, loss, seed, dtype, model_args)
+    fast_path = prepare_fast_path(net, ds.X, ds.y, loss_fn, terms, optimizer, record=bool(record),
+                                  batch_size=batch_size, steps=steps, fast=fast)
     L = None
     if lr == "auto":
-        L = lipschitz_constant(net, ds, loss_fn, terms)
+        L = lipschitz_constant(net, ds, loss_fn, terms, gram=None if fast_path is None else fast_path.gram)
         lr = 1.0 / L
     assert isinstance(lr, float)
     params = [p for p in net.parameters() if p.requires_grad]
@@ -512,7 +512,9 @@ def fit(
             status = "converged"
         return done
 
-    for step in range(steps):
+    if fast_path is not None:  # the one dispatch point: same steps, history and status, no autograd
+        step = fast_path.run(opt.terms, opt.selections, lr, steps, log_every, log)
+    for step in range(steps if fast_path is None else 0):
         idx = batches.next()
         xb, yb = (X, y) if idx is None else (X[idx], y[idx])
         logging = step % log_every == 0
@@ -543,8 +545,9 @@ def fit(
             if log(step, float(batch_loss.detach()) if idx is None else _full_loss(net, loss_fn, X, y)):
                 break
     else:
-        step = steps
-        log(steps, _full_loss(net, loss_fn, X, y))
+        if fast_path is None:
+            step = steps
+            log(steps, _full_loss(net, loss_fn, X, y))
     elapsed = time.perf_counter() - t0
     if recorder is not None:
         recorder.close()
