@@ -165,3 +165,15 @@ def test_parse_penalty(text: str, entry: dict) -> None:
 def test_parse_penalty_refuses_the_wrong_number_of_fields(text: str) -> None:
     with pytest.raises(ValueError, match=r"KIND:STRENGTH\[:L1_RATIO\]\[:UPDATE\]|unknown update rule"):
         parse_penalty(text)
+
+
+def test_json_of_a_diverged_run_is_standard_json_with_null_for_non_finite_numbers(tmp_path: Path) -> None:
+    spec = tmp_path / "stop.yaml"
+    spec.write_text("data: {scenario: zero_column, n: 30, p: 3}\nlr: 1.0e+200\nsteps: 100\non_divergence: stop\n")
+    result = runner.invoke(app, ["fit", str(spec), "--json"])
+    assert result.exit_code == 0, result.output
+    assert "NaN" not in result.stdout and "Infinity" not in result.stdout
+    out = json.loads(result.stdout)
+    assert out["status"] == "diverged"
+    # the weights overflowed: their norms are not finite, and JSON says so with null
+    assert out["train_loss"] is None and out["tensors"]["linear.weight"]["l2_norm"] is None

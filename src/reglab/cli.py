@@ -121,6 +121,17 @@ def _data_entry(data: str | None, data_file: Path | None, target: str | None) ->
     )
 
 
+def _strict_json(value: Any) -> Any:
+    """``value`` with non-finite floats as None, so the output is standard JSON (jq, browsers)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _strict_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict_json(v) for v in value]
+    return value
+
+
 def _fmt(value: float | None) -> str:
     return "—" if value is None else f"{value:.6g}"
 
@@ -193,7 +204,8 @@ def fit_command(
     batch_size: Annotated[int | None, typer.Option(help="Minibatch size (sgd, momentum, nesterov, adam).",
                                                    show_default=False)] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of initialisation and shuffling.", show_default=False)] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON instead of tables.")] = False,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print the summary (and the spec run) as JSON instead of tables; non-finite numbers are null.")] = False,
 ) -> None:
     """``reglab fit``: build a spec from the file and flags, run :func:`reglab.fit`, print the summary."""
     try:
@@ -227,7 +239,8 @@ def fit_command(
     except (ValueError, TypeError, FileNotFoundError) as err:
         fail(str(err))
     if as_json:
-        sys.stdout.write(json.dumps({"spec": spec, **result.summary()}, default=str) + "\n")
+        summary = _strict_json({"spec": spec, **result.summary()})
+        sys.stdout.write(json.dumps(summary, default=str, allow_nan=False) + "\n")
     else:
         print_fit_summary(result, Console())
 
