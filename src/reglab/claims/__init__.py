@@ -69,9 +69,15 @@ def run_claim(claim_id: str, config: RunConfig | None = None) -> ClaimResult:
     """Run one claim and return its :class:`ClaimResult`."""
     import torch
 
+    from reglab.claims.base import RENDER_FIGURES
+
     config = config or RunConfig()
     torch.manual_seed(config.seed)
-    result = get_claim(claim_id).run(config)
+    token = RENDER_FIGURES.set(config.figures)
+    try:
+        result = get_claim(claim_id).run(config)
+    finally:
+        RENDER_FIGURES.reset(token)
     if result.id != claim_id:
         raise RuntimeError(f"claim {claim_id!r} returned a result for {result.id!r}.")
     return result

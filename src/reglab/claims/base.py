@@ -9,6 +9,7 @@ verdict or a measured number as a literal.
 from __future__ import annotations
 
 import base64
+import contextvars
 import io
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -47,10 +48,25 @@ VERDICTS: Final = (HOLDS, HOLDS_WITH_CORRECTION, DOES_NOT_HOLD, INCONCLUSIVE)
 
 @dataclass(frozen=True)
 class RunConfig:
-    """How a claim is run: ``quick`` (smaller runs, for the test suite) and the random ``seed``."""
+    """How a claim is run.
+
+    Attributes
+    ----------
+    quick : bool
+        Smaller runs (for the test suite); the verdict rules are the same.
+    seed : int
+        Seeds every random draw (data, initialization, minibatches).
+    figures : bool
+        Render figures (False skips the rendering: for checks that need only the numbers).
+    """
 
     quick: bool = False
     seed: int = 0
+    figures: bool = True
+
+
+# whether figure_from_matplotlib renders, set by reglab.claims.run_claim from RunConfig.figures
+RENDER_FIGURES: contextvars.ContextVar[bool] = contextvars.ContextVar("RENDER_FIGURES", default=True)
 
 
 @dataclass(frozen=True)
@@ -110,6 +126,7 @@ class ClaimResult:
     elapsed: float = 0.0
 
     def __post_init__(self) -> None:
+        self.figures = [f for f in self.figures if f is not None]
         if self.verdict not in VERDICTS:
             raise ValueError(f"verdict must be one of {VERDICTS}; got {self.verdict!r}.")
         if self.key not in self.measurements:
@@ -176,10 +193,13 @@ def new_figure(ncols: int = 1, nrows: int = 1, width: float = 5.0, height: float
     return fig, axes
 
 
-def figure_from_matplotlib(fig: Any, title: str, caption: str, dpi: int = 90) -> Figure:
-    """Render a matplotlib figure to an inline PNG and close it."""
+def figure_from_matplotlib(fig: Any, title: str, caption: str, dpi: int = 90) -> Figure | None:
+    """Render a matplotlib figure to an inline PNG and close it (None when rendering is switched off)."""
     import matplotlib.pyplot as plt
 
+    if not RENDER_FIGURES.get():
+        plt.close(fig)
+        return None
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     width, height = (int(round(v * dpi)) for v in fig.get_size_inches())
