@@ -280,6 +280,36 @@ def _fista(d: _Design, lam: float, rho: float, f: np.ndarray, W0: np.ndarray, b0
     return W, b, max_iter, False
 
 
+def _lbfgs_split(d: _Design, lam: float, rho: float, f: np.ndarray, W0: np.ndarray, b0: np.ndarray,
+                 max_iter: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """L-BFGS-B on W = U − V with U, V ≥ 0: a smooth, bound-constrained form of the L1 problem.
+
+    Quasi-Newton steps cope with ill-conditioned designs where first-order methods crawl; the
+    result warm-starts FISTA, which makes the zeros exact and certifies optimality.
+    """
+    F = f[:, None]
+    nW = d.p * d.k
+    l1, l2 = lam * rho * F, lam * (1.0 - rho) * F
+
+    def fun(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        U = theta[:nW].reshape(d.p, d.k)
+        V = theta[nW:2 * nW].reshape(d.p, d.k)
+        b = theta[2 * nW:] if d.free_b else np.zeros(d.k)
+        W = U - V
+        value, gW, gb = d.loss_grad(W, b)
+        value += float(np.sum(l1 * (U + V)) + np.sum(l2 * W * W))
+        gW = gW + 2.0 * l2 * W
+        return value, np.concatenate([(gW + l1).ravel(), (-gW + l1).ravel(), gb if d.free_b else []])
+
+    theta0 = np.concatenate([np.maximum(W0, 0).ravel(), np.maximum(-W0, 0).ravel(), b0 if d.free_b else []])
+    bounds = [(0.0, None)] * (2 * nW) + [(None, None)] * (d.k if d.free_b else 0)
+    res = scipy.optimize.minimize(fun, theta0, jac=True, method="L-BFGS-B", bounds=bounds,
+                                  options={"maxiter": max_iter, "gtol": 0.0, "ftol": 1e-15, "maxcor": 20})
+    W = res.x[:nW].reshape(d.p, d.k) - res.x[nW:2 * nW].reshape(d.p, d.k)
+    b = res.x[2 * nW:] if d.free_b else np.zeros(d.k)
+    return W, b, int(res.nit)
+
+
 def _ridge_direct(d: _Design, lam: float, f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Least squares on [X/√n; diag(√(λ f))] — the minimum-norm solution when singular."""
     A = np.vstack([d.X / np.sqrt(d.n), np.diag(np.sqrt(lam * f))])
@@ -369,8 +399,14 @@ def solve_linear(X: np.ndarray, y: np.ndarray, *, loss: str, alpha: float, l1_ra
         W, b, n_iter, converged = _lbfgs(d, lam * (1.0 - rho), f, W0, b0, tol, max_iter, scale)
         solver = "lbfgs"
     else:
-        W, b, n_iter, converged = _fista(d, lam, rho, f, W0, b0, tol, max_iter, scale)
+        W, b, n_iter, converged = _fista(d, lam, rho, f, W0, b0, tol, min(max_iter, 200), scale)
         solver = "fista"
+        if not converged and max_iter > n_iter:
+            # ill-conditioned: quasi-Newton on the split form, then FISTA for exact zeros
+            W, b, n_qn = _lbfgs_split(d, lam, rho, f, W, b, max_iter - n_iter)
+            W, b, n_polish, converged = _fista(d, lam, rho, f, W, b, tol, max(max_iter - n_iter - n_qn, 1), scale)
+            n_iter += n_qn + n_polish
+            solver = "lbfgs-split+fista"
     return LinearSolution(coef=W, intercept=d.intercept(W, b), n_iter=n_iter, converged=converged, solver=solver)
 
 
