@@ -406,6 +406,7 @@ class Recorder:
         self._steps: list[int] = []
         self._count = 0
         self._closed = False
+        self._cached: Trajectory | None = None
         self._weights = self._weight_facts()
         self._handles = [optimizer.register_step_pre_hook(self._pre_step),
                          optimizer.register_step_post_hook(self._post_step)]
@@ -584,10 +585,12 @@ class Recorder:
         return self._count
 
     def trajectory(self) -> Trajectory:
-        """What was recorded so far, copied to host memory (NumPy)."""
+        """What was recorded so far, copied to host memory (NumPy); built once after :meth:`close`."""
+        if self._closed and self._cached is not None:
+            return self._cached
         T = len(self._steps)
         names = self._names()
-        return Trajectory(
+        traj = Trajectory(
             steps=np.asarray(self._steps, dtype=np.int64),
             names=names,
             values=self._values[:T].cpu().numpy().copy(),
@@ -600,6 +603,9 @@ class Recorder:
                   "family": self.family, "dtype": str(self.dtype).removeprefix("torch."),
                   "all_tracked": self._all, "n_parameters": self._n_all},
         )
+        if self._closed:
+            self._cached = traj
+        return traj
 
     def _summaries(self, T: int) -> np.ndarray | None:
         if not self.record_summaries:
