@@ -404,3 +404,17 @@ def test_scheduler_attached_after_load_state_dict_still_drives_the_inner_optimiz
     train(fresh, twin, 1)
     sched.step()
     assert fresh.optimizer.param_groups[0]["lr"] == pytest.approx(0.002, rel=1e-15)
+
+
+# torch's own LBFGS does not survive deepcopy (Optimizer.__getstate__ drops its _params): not ours to fix
+@pytest.mark.parametrize("case", [c for c in ALLOWED if c.optimizer != "lbfgs"], ids=lambda c: c.id)
+def test_contract_deepcopy_of_model_and_wrapper_trains_identically(case: Case) -> None:
+    model = Net()
+    opt = build(case, model)
+    train(opt, model, 3)
+    twin_model, twin_opt = copy.deepcopy((model, opt))
+    assert twin_opt.optimizer is not opt.optimizer and twin_opt.param_groups is twin_opt.optimizer.param_groups
+    train(opt, model, 5)
+    train(twin_opt, twin_model, 5)
+    for a, b in zip(model.parameters(), twin_model.parameters()):
+        assert torch.equal(a, b)

@@ -255,6 +255,14 @@ class Regularized(torch.optim.Optimizer):
     def zero_grad(self, set_to_none: bool = True) -> None:
         self.optimizer.zero_grad(set_to_none=set_to_none)
 
+    # torch.optim.Optimizer pickles (and deep-copies) only defaults, state and param_groups; the
+    # wrapper also needs its inner optimizer, model, terms and selections
+    def __getstate__(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
     # -- state -------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:  # type: ignore[override]
         """The inner optimizer's state and reglab's own (cumulative-L1 totals), as plain tensors."""
