@@ -100,8 +100,8 @@ def plot_weights(run: Any, names: Sequence[str] | None = None, *, theory: bool =
     >>> res = reglab.fit("linear", zero_column(n=30, p=2), lr=0.05, steps=50, penalties=[reglab.L2(0.5)],
     ...                  record=True)
     >>> fig = plot_weights(res, ["linear.weight[0,0]"])
-    >>> len(fig.axes[0].lines)      # the path and its theoretical curve
-    2
+    >>> [line.get_linestyle() for line in fig.axes[0].lines]   # path, theoretical curve, zero line
+    ['-', '--', '-']
     """
     traj = _trajectory(run)
     names = list(names) if names is not None else choose_weights(traj, diagnosis=diagnosis)
