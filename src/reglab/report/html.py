@@ -39,7 +39,7 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(_TEMPLATES), autoescape=jinja2.select_autoescape(["html"]),
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(_TEMPLATES), autoescape=jinja2.select_autoescape(["html", "html.j2"]),
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["num"] = lambda v: fmt(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v)
     env.filters["slug"] = lambda s: "claim-" + str(s)
