@@ -18,7 +18,8 @@ $(STAMP): pyproject.toml Makefile
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/reglab fit examples/demo.yaml
+	$(BIN)/reglab claims --out reglab-report
+	@echo "Report: $(CURDIR)/reglab-report/index.html"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -x -q

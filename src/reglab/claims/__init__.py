@@ -12,7 +12,6 @@ True
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from collections.abc import Callable, Iterable, Sequence
 from types import ModuleType
 from typing import Final
@@ -36,15 +35,7 @@ _MODULES: Final = {
 }
 
 
-def _available() -> dict[str, str]:
-    found = {}
-    for cid, mod in _MODULES.items():
-        if importlib.util.find_spec(f"reglab.claims.{mod}") is not None:
-            found[cid] = mod
-    return found
-
-
-REGISTRY: Final[dict[str, str]] = _available()
+REGISTRY: Final[dict[str, str]] = dict(_MODULES)
 CLAIM_IDS: Final = tuple(REGISTRY)
 
 

@@ -104,7 +104,7 @@ def run(config: RunConfig) -> ClaimResult:
         verdict = HOLDS_WITH_CORRECTION
     else:
         verdict = HOLDS
-    lands = [r["lr_x_strength"] for r in rows if r["behaviour"].startswith("lands on zero")]
+    lands = sorted({r["lr_x_strength"] for r in rows if r["behaviour"].startswith("lands on zero")})
     explanation = (
         f"For ηλ < 1/2 the fitted factor matches 1 − 2ηλ to {fmt(m['max_rate_error_small_steps'])} "
         f"(over {len(small)} runs). Over all {len(rows)} runs the factor matches to {fmt(m['max_rate_error_all'])}, "
