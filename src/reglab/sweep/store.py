@@ -15,7 +15,7 @@ Examples
 --------
 >>> import tempfile
 >>> store = ResultStore(tempfile.mkdtemp())
->>> store.write_rows([{"run_id": "a1", "status": "max_steps", "train_loss": 0.5}])
+>>> part = store.write_rows([{"run_id": "a1", "status": "max_steps", "train_loss": 0.5}])
 >>> sorted(store.stored_ids())
 ['a1']
 >>> store.query("SELECT run_id, train_loss FROM runs").to_dict("records")
