@@ -118,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     cpu = platform.processor() or platform.machine()
     gpu = torch.cuda.get_device_name() if dev.startswith("cuda") else "-"
     header = (f"machine: {platform.node()} ({cpu}, {os.cpu_count()} CPUs, torch threads {args.threads}); "
-              f"device: {dev} {gpu}; torch {torch.__version__}; python {platform.python_version()}")
+              f"device: {dev} {gpu}; torch {torch.__version__}; python {platform.python_version()}; "
+              f"load average at the end {os.getloadavg()[0]:.1f} (a machine shared with other jobs)")
     command = "python benchmarks/bench_record.py " + " ".join(argv if argv is not None else sys.argv[1:])
     lines = [
         "# Recording overhead (fit with record vs without)",
