@@ -42,6 +42,7 @@ def sweep_command(
     resume: Annotated[bool, typer.Option("--resume", help="Skip runs already stored in --out.")] = False,
     workers: Annotated[int | None, typer.Option(help="Processes (local) or CPUs of a local Ray instance (ray).")] = None,
     threads: Annotated[int, typer.Option(help="torch threads per worker (local, ray).")] = 1,
+    keep_history: Annotated[bool, typer.Option("--keep-history", help="Keep each run's logged history.")] = False,
 ) -> None:
     """Run every point of a grid of specs and store one summary row per run (Parquet, in --out)."""
     from reglab.sweep import EXECUTORS, expand_sweep, get_executor, load_sweep, run_sweep
@@ -71,7 +72,7 @@ def sweep_command(
             progress.update(task, completed=summary.skipped + summary.done, failed=summary.failed)
 
         try:
-            summary = run_sweep(sweep, out, ex, resume=resume, on_progress=on_progress)
+            summary = run_sweep(sweep, out, ex, resume=resume, keep_history=keep_history, on_progress=on_progress)
         except ValueError as err:
             progress.stop()
             _fail(str(err))

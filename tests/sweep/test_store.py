@@ -93,3 +93,17 @@ def test_a_temporary_part_left_by_a_killed_writer_is_ignored_and_removed(tmp_pat
     assert store.stored_ids() == set()
     summary = run_sweep(SWEEP, tmp_path, "batched")
     assert summary.done == 6 and not list(store.parts.glob(".tmp-*"))
+
+
+def test_kept_histories_are_the_fits_own_history_run_by_run(tmp_path: Path) -> None:
+    from reglab.sweep.runner import fit_run
+
+    run_sweep(SWEEP, tmp_path, "batched", keep_history=True)
+    store = ResultStore(tmp_path)
+    run = expand_sweep(SWEEP)[3]
+    hist = store.history(run.run_id)
+    expected = fit_run(run.spec).history
+    assert hist["step"].tolist() == expected.step
+    assert hist["objective"].tolist() == pytest.approx(expected.objective, rel=1e-10)
+    with pytest.raises(FileNotFoundError, match="keep_history"):
+        ResultStore(tmp_path / "other").history(run.run_id)

@@ -60,7 +60,7 @@ class SweepSummary:
 
 
 def run_sweep(sweep: Mapping[str, Any] | list[Run], out: str | Path, executor: str | Executor = "batched", *,
-              resume: bool = False, on_progress: Callable[[SweepSummary, dict[str, Any]], None] | None = None
+              resume: bool = False, keep_history: bool = False, on_progress: Callable[[SweepSummary, dict[str, Any]], None] | None = None
               ) -> SweepSummary:
     """Expand a sweep, run what is not stored yet, and store one row per run as it finishes.
 
@@ -74,6 +74,8 @@ def run_sweep(sweep: Mapping[str, Any] | list[Run], out: str | Path, executor: s
     resume : bool
         Skip runs whose id is already stored. Without it, a folder that already holds rows is an
         error (so that no run is stored twice).
+    keep_history : bool
+        Keep each run's logged history (``DIR/history/<run_id>.parquet``; :meth:`ResultStore.history`).
     on_progress : callable, optional
         Called with the summary so far and the row, after each row is stored.
 
@@ -98,7 +100,7 @@ def run_sweep(sweep: Mapping[str, Any] | list[Run], out: str | Path, executor: s
     t0 = time.perf_counter()
 
     def on_row(row: dict[str, Any]) -> None:
-        store.write_rows([row])
+        store.write_rows([row], keep_history=keep_history)
         summary.done += 1
         summary.failed += row.get("status") == "failed"
         summary.seconds = time.perf_counter() - t0

@@ -23,6 +23,7 @@ from reglab.sweep.spec import Run
 __all__ = ["Executor", "SerialExecutor", "failed_row", "row_from_result", "run_one", "diagnose_counts"]
 
 OnRow = Callable[[dict[str, Any]], None]
+HISTORY_KEY = "_history"  # the run's logged history rides with its row; the store keeps it on request
 
 
 class Executor(Protocol):
@@ -94,7 +95,8 @@ def row_from_result(run: Run, result: FitResult, executor: str, *, elapsed: floa
         ``run_id``, ``status``, losses (train, held-out, the null model's), ``penalty``,
         ``objective``, ``l2_norm`` / ``l1_norm`` over every parameter, ``exact_zeros``,
         ``tensors`` (JSON: per-tensor norms and zeros), ``diagnose`` (JSON counts), timing,
-        torch version and thread count.
+        torch version and thread count; and ``_history`` (the logged history as lists), which the
+        store writes to its own file when asked to keep histories.
     """
     s = result.summary()
     tensors = s["tensors"]
@@ -122,6 +124,7 @@ def row_from_result(run: Run, result: FitResult, executor: str, *, elapsed: floa
         elapsed=float(result.elapsed if elapsed is None else elapsed),
         batched_with=int(batched_with),
     )
+    row[HISTORY_KEY] = result.history.to_dict()
     return row
 
 

@@ -4,6 +4,7 @@ Layout of a store folder::
 
     DIR/sweep.json                 the sweep that filled it (base + grid), for the record
     DIR/parts/part-<uuid>.parquet  one part per write: a batch of rows
+    DIR/history/<run_id>.parquet   a run's logged history (step, losses, penalty, lr), when kept
 
 A part is written to ``DIR/parts/.tmp-<uuid>.parquet``, flushed with ``fsync`` and renamed over its
 final name with ``os.replace`` (atomic on POSIX), and the folder is fsynced: a process killed at
@@ -34,6 +35,7 @@ from typing import Any, Final
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from reglab.sweep.runner import HISTORY_KEY
 from reglab.sweep.spec import param_column
 
 __all__ = ["ResultStore", "FIXED_SCHEMA"]
@@ -89,7 +91,7 @@ class ResultStore:
     # -- writing -----------------------------------------------------------------------------------
     def clean_temporary(self) -> int:
         """Remove temporary files a killed writer left behind; return how many."""
-        stale = list(self.parts.glob(".tmp-*"))
+        stale = list(self.parts.glob(".tmp-*")) + list((self.root / "history").glob(".tmp-*"))
         for f in stale:
             f.unlink(missing_ok=True)
         return len(stale)
@@ -118,21 +120,41 @@ class ResultStore:
             raise ValueError(f"Row column(s) {sorted(set(extra))} are not in the store's schema.")
         return pa.table(columns, schema=pa.schema(fields))
 
-    def write_rows(self, rows: Sequence[Mapping[str, Any]]) -> Path | None:
-        """Write ``rows`` as one new part, atomically; return its path (None for no rows)."""
+    def write_rows(self, rows: Sequence[Mapping[str, Any]], *, keep_history: bool = False) -> Path | None:
+        """Write ``rows`` as one new part, atomically; return its path (None for no rows).
+
+        With ``keep_history``, each row's ``_history`` (step, data_loss, penalty, objective, lr) is
+        written first to ``DIR/history/<run_id>.parquet``, so a stored row always has its history.
+        """
         if not rows:
             return None
-        table = self._table(rows)
-        name = f"part-{uuid.uuid4().hex}.parquet"
-        tmp = self.parts / f".tmp-{name}"
+        if keep_history:
+            for r in rows:
+                if r.get(HISTORY_KEY):
+                    self._write_atomic(pa.table(r[HISTORY_KEY]), self.root / "history", f"{r['run_id']}.parquet")
+        table = self._table([{k: v for k, v in r.items() if k != HISTORY_KEY} for r in rows])
+        return self._write_atomic(table, self.parts, f"part-{uuid.uuid4().hex}.parquet")
+
+    @staticmethod
+    def _write_atomic(table: pa.Table, folder: Path, name: str) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".tmp-{name}"
         with open(tmp, "wb") as fh:
             pq.write_table(table, fh)
             fh.flush()
             os.fsync(fh.fileno())
-        final = self.parts / name
+        final = folder / name
         os.replace(tmp, final)
-        _fsync_dir(self.parts)
+        _fsync_dir(folder)
         return final
+
+    def history(self, run_id: str) -> Any:
+        """The kept history of one run as a DataFrame (``FileNotFoundError`` when it was not kept)."""
+        path = self.root / "history" / f"{run_id}.parquet"
+        if not path.is_file():
+            raise FileNotFoundError(f"No history kept for run {run_id!r} in {str(self.root)!r}; "
+                                    "sweep with keep_history=True (--keep-history) to keep them.")
+        return pq.read_table(path).to_pandas()
 
     # -- reading -----------------------------------------------------------------------------------
     def part_files(self) -> list[Path]:
