@@ -397,7 +397,10 @@ class Recorder:
         self._summ = (torch.full((capacity, len(SUMMARY_FIELDS) * len(self._params)), math.nan, dtype=dtype,
                                  device=device) if self._live else None)
         if self._live:
-            self._flat = torch.empty(self._n_all, dtype=dtype, device=device)
+            # two flat copies of all parameters, used in turn: the previous recorded state is the
+            # pre-step state of this step when the two steps are consecutive (no copy in the pre-hook)
+            self._flats = [torch.empty(self._n_all, dtype=dtype, device=device) for _ in range(2)]
+            self._turn = 0
             self._prev = torch.empty(self._n_all, dtype=dtype, device=device)
             self._work = torch.empty(len(SUMMARY_FIELDS), self._n_all, dtype=dtype, device=device)
             self._work_rows = list(self._work.unbind(0))
@@ -499,10 +502,12 @@ class Recorder:
             self._gather(grads, self._grads[len(self._steps) - 1])
         if self.record_summaries and self._wanted(k + 1):
             # keep the pre-step values, for the norm of this step's update
-            if self._live:
+            if last == k:
+                pass  # the pre-step values are the last recorded state already
+            elif self._live:
                 torch.cat([p.detach().reshape(-1) for p in self._params], out=self._prev)
                 self._prev_ok = True
-            elif last != k:  # else they are the last recorded row already
+            else:
                 row = len(self._steps)
                 if row >= self._values.shape[0]:
                     self._grow()
@@ -532,7 +537,8 @@ class Recorder:
         if not self._live:
             self._gather(self._params, self._values[row])
             return
-        flat = self._flat
+        flat, other = self._flats[self._turn], self._flats[1 - self._turn]
+        self._turn = 1 - self._turn
         torch.cat([p.detach().reshape(-1) for p in self._params], out=flat)
         torch.index_select(flat, 0, self._global, out=self._values[row])
         # one pass each into the preallocated work matrix, then one sum per tensor:
@@ -543,8 +549,10 @@ class Recorder:
         torch.sign(m0, out=m2)
         torch.sub(m0, self.tol, out=m3).clamp_(max=0.0).sign_()  # −1 where |w| < tol, else 0
         n_fields = 4
-        if self._prev_ok:
-            d = torch.sub(flat, self._prev, out=self._prev)
+        prev = self._prev if self._prev_ok else (
+            other if len(self._steps) >= 2 and self._steps[-2] == step - 1 else None)
+        if prev is not None:
+            d = torch.sub(flat, prev, out=prev)  # prev is not needed after this
             torch.mul(d, d, out=m4)
             n_fields = 5
             self._prev_ok = False
