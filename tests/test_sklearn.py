@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import pickle
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,7 +14,7 @@ from sklearn.datasets import load_diabetes, make_classification, make_regression
 from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn.utils.estimator_checks import estimator_checks_generator
 
 from reglab._path import objective, solve_linear
 from reglab.sklearn import (
@@ -56,7 +60,7 @@ ESTIMATORS = [
     MLPClassifier(hidden_layer_sizes=(16,), max_iter=200),
     MLPClassifier(hidden_layer_sizes=(16,), penalty="l1", max_iter=200),
     GDRegressorCV(n_alphas=8, cv=3),
-    GDClassifierCV(n_alphas=8, cv=3),
+    GDClassifierCV(alphas=[0.1, 0.01, 0.001], cv=3),
 ]
 
 
@@ -64,9 +68,45 @@ def _expected_failures(estimator: object) -> dict[str, str]:
     return {}
 
 
-@parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected_failures)
+def _checks() -> list[tuple[object, object]]:
+    # check_array_api_input is run below in a fresh interpreter: it needs SCIPY_ARRAY_API=1 set before
+    # SciPy is first imported, and skips itself otherwise
+    return [(est, check) for estimator in ESTIMATORS
+            for est, check in estimator_checks_generator(estimator, legacy=True,
+                                                         expected_failed_checks=_expected_failures(estimator),
+                                                         mark="xfail")
+            if getattr(check, "func", check).__name__ != "check_array_api_input"]
+
+
+def _check_id(value: object) -> str:
+    if hasattr(value, "get_params"):
+        return repr(value).replace(" ", "").replace("\n", "")
+    func = getattr(value, "func", value)
+    kwargs = getattr(value, "keywords", {})
+    return func.__name__ + (f"({','.join(f'{k}={v}' for k, v in kwargs.items())})" if kwargs else "")
+
+
+@pytest.mark.parametrize(("estimator", "check"), _checks(), ids=_check_id)
 def test_sklearn_estimator_checks(estimator: object, check: object) -> None:
     check(estimator)
+
+
+def test_sklearn_array_api_check_with_numpy_dispatch() -> None:
+    code = (
+        "from functools import partial\n"
+        "from sklearn.utils.estimator_checks import check_array_api_input\n"
+        "import tests.test_sklearn as t\n"
+        "for est in t.ESTIMATORS:\n"
+        "    check_array_api_input(type(est).__name__, est, array_namespace='numpy',"
+        " expect_only_array_outputs=False)\n"
+        "print('ok', len(t.ESTIMATORS))\n"
+    )
+    env = {**os.environ, "SCIPY_ARRAY_API": "1"}
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, env=env,
+                         cwd=root, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip() == f"ok {len(ESTIMATORS)}"
 
 
 # -- penalty factors -------------------------------------------------------------------------------

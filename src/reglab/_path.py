@@ -204,12 +204,20 @@ class _Design:
         # the free intercept is a solver variable only when it cannot be eliminated by centring
         self.free_b = fit_intercept and not self.centre
         self._L: float | None = None
+        # squared loss with more samples than features: the Gram form, O(p²k) per gradient
+        self.gram: np.ndarray | None = None
+        if loss == "squared" and self.n > 2 * self.p:
+            self.gram = self.X.T @ self.X / self.n
+            self.xty = self.X.T @ self.Yc / self.n
+            self.yy = float(np.sum(self.Yc * self.Yc) / self.n)
 
     def lipschitz(self) -> float:
         """Lipschitz constant of the data loss's gradient in (W, b)."""
         if self._L is None:
             A = np.hstack([self.X, np.ones((self.n, 1))]) if self.free_b else self.X
-            if A.shape[1] <= 2000:
+            if self.gram is not None:
+                top = float(scipy.linalg.eigvalsh(self.gram, subset_by_index=[self.p - 1, self.p - 1])[0])
+            elif A.shape[1] <= 2000:
                 top = float(scipy.linalg.eigvalsh(A.T @ A / self.n, subset_by_index=[A.shape[1] - 1, A.shape[1] - 1])[0]) \
                     if A.shape[1] > 0 else 0.0
             else:
@@ -218,6 +226,10 @@ class _Design:
         return self._L
 
     def loss_grad(self, W: np.ndarray, b: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        if self.gram is not None:  # squared loss, no free intercept (it is eliminated by centring)
+            GW = self.gram @ W
+            value = float(np.sum(W * GW) - 2.0 * np.sum(W * self.xty) + self.yy)
+            return value, 2.0 * (GW - self.xty), np.zeros(self.k)
         Z = self.X @ W
         if self.free_b:
             Z = Z + b
