@@ -39,7 +39,7 @@ def run(config: RunConfig) -> ClaimResult:
     """Adam with L2 by rule gradient vs rule decoupled: effective decay and final norms per group."""
     t0 = time.perf_counter()
     n, p, lam, lr = 200, 6, 0.05, 0.01
-    steps = 300 if config.quick else 1500
+    steps = 300 if config.quick else 1000
     rng = np.random.default_rng(config.seed)
     scales = np.array([LARGE] * (p // 2) + [SMALL] * (p // 2))
     X = rng.normal(size=(n, p)) * scales

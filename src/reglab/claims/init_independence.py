@@ -60,7 +60,7 @@ def run(config: RunConfig) -> ClaimResult:
     lin_none, lin_l2 = _spread(final[:n_inits]), _spread(final[n_inits:])
     # MLP on a small regression problem: spread of held-out predictions
     n_m, p_m, hidden, lam_mlp, lr_mlp = 50, 5, 16, 0.03, 0.1
-    steps_mlp = 300 if config.quick else 1500
+    steps_mlp = 300 if config.quick else 1000
     dm = linear_regression(n=n_m, p=p_m, noise=0.3, n_test=200, seed=config.seed)
     nets = [mlp(p_m, [hidden], generator=torch.Generator().manual_seed(1000 * config.seed + k), dtype=torch.float64)
             for k in range(n_inits)]

@@ -77,7 +77,7 @@ def run(config: RunConfig) -> ClaimResult:
     """Validation-tuned λ for each penalty on each bundled dataset; test loss against λ = 0 and sklearn."""
     t0 = time.perf_counter()
     grid = [1e-3, 1e-2, 1e-1] if config.quick else [1e-4, 1e-3, 1e-2, 1e-1]
-    steps = 150 if config.quick else 300
+    steps = 120 if config.quick else 200
     cases = CASES[:2] if config.quick else CASES  # quick: diabetes and breast_cancer
     penalties = {"L2": lambda lam: L2(lam), "L1 (proximal)": lambda lam: L1(lam, update="proximal")}
     if not config.quick:

@@ -43,7 +43,7 @@ def _dead_unit_mlp(n_features: int, hidden: int, dead: int, seed: int) -> torch.
 def run(config: RunConfig) -> ClaimResult:
     """Measure how far stuck weights move, without and with L2."""
     t0 = time.perf_counter()
-    steps = 100 if config.quick else 400
+    steps = 60 if config.quick else 300
     lr, lam, n, p, col, hidden, dead = 0.05, 0.1, 100, 5, 0, 8, 3
     rows, paths = [], {}
     for case in ("zero column (linear)", "dead ReLU unit (MLP)"):
