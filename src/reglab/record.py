@@ -30,6 +30,7 @@ import json
 import math
 import os
 import tempfile
+import time
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -299,6 +300,12 @@ class Recorder:
     tail : int, optional
         Also record each of the last ``tail`` steps (default 50; needs ``steps``).
 
+    Attributes
+    ----------
+    hook_seconds : float
+        Wall time spent inside the recorder's step hooks so far: its own cost, measured where it
+        is paid (host time; on a GPU, the time to launch its kernels).
+
     Examples
     --------
     >>> model = torch.nn.Linear(3, 1)
@@ -410,6 +417,7 @@ class Recorder:
         self._count = 0
         self._closed = False
         self._cached: Trajectory | None = None
+        self.hook_seconds = 0.0  # time spent in the step hooks (host time: kernel launches on a GPU)
         self._weights = self._weight_facts()
         self._handles = [optimizer.register_step_pre_hook(self._pre_step),
                          optimizer.register_step_post_hook(self._post_step)]
@@ -495,6 +503,18 @@ class Recorder:
         return step % self.every == 0
 
     def _pre_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        t0 = time.perf_counter()
+        self._pre_step_work()
+        self.hook_seconds += time.perf_counter() - t0
+
+    def _post_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        t0 = time.perf_counter()
+        self._count += 1
+        if self._wanted(self._count):
+            self._snapshot(self._count)
+        self.hook_seconds += time.perf_counter() - t0
+
+    def _pre_step_work(self) -> None:
         k = self._count
         last = self._steps[-1] if self._steps else -1
         if self._grads is not None and last == k:
@@ -513,11 +533,6 @@ class Recorder:
                     self._grow()
                 assert self._prev_rows is not None
                 self._gather(self._params, self._prev_rows[row])
-
-    def _post_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
-        self._count += 1
-        if self._wanted(self._count):
-            self._snapshot(self._count)
 
     @torch.no_grad()
     def _gather(self, tensors: Sequence[Tensor], out: Tensor) -> None:
