@@ -77,6 +77,7 @@ def test_watch_works_on_plain_torch_optimizer_and_grows_its_buffers() -> None:
         opt.step()
     traj = rec.close().trajectory()
     assert traj.steps.tolist() == list(range(151))
+    assert rec.hook_seconds > 0.0 and rec.close().trajectory() is traj  # built once when closed
     np.testing.assert_array_equal(traj.values[-1, :3], model.weight.detach().numpy().ravel())
     # SGD's weight_decay wd is an L2 of strength wd/2 by rule gradient: factor 1 − lr·wd
     np.testing.assert_allclose(traj.weights["theory_rate"][:3], 1 - 0.1 * 0.2, rtol=0, atol=1e-15)
