@@ -20,6 +20,8 @@ _STYLE = {"holds": "green", "holds with a correction": "yellow", "does not hold"
 
 
 def claims(
+    more: Annotated[list[str] | None, typer.Argument(help="More claim ids: `--only a b c` runs a, b and c.",
+                                                     show_default=False)] = None,
     only: Annotated[list[str] | None, typer.Option("--only", help="Run only these claim ids (repeat, or space-separated).")] = None,
     out: Annotated[Path, typer.Option("--out", help="Folder for index.html, results.json and claims.md.")] = Path("reglab-report"),
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of every random draw.")] = 0,
@@ -37,7 +39,8 @@ def claims(
         for cid in CLAIM_IDS:
             console.print(f"{cid}  {get_claim(cid).TITLE}", markup=False)
         return
-    ids = [part for item in (only or []) for part in item.replace(",", " ").split()] or list(CLAIM_IDS)
+    ids = [part for item in [*(only or []), *(more or [])] for part in item.replace(",", " ").split()]
+    ids = ids or list(CLAIM_IDS)
     unknown = [i for i in ids if i not in CLAIM_IDS]
     if unknown:
         Console(stderr=True, highlight=False).print(

@@ -59,6 +59,17 @@ def test_argument_claims_verdicts_match_what_the_mechanism_gives(quick_report: d
     assert by["weak-dependence"]["measurements"]["slope_small_scales"] == pytest.approx(-2, abs=0.25)
 
 
+def test_cli_only_takes_several_ids_after_one_flag(tmp_path):
+    import json
+
+    from reglab.cli import app
+
+    result = CliRunner().invoke(app, ["claims", "--quick", "--only", "l2-decay", "l1-oscillation", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    ids = [c["id"] for c in json.loads((tmp_path / "results.json").read_text())["claims"]]
+    assert ids == ["l2-decay", "l1-oscillation"]
+
+
 def test_cli_rejects_an_unknown_claim_with_exit_code_2(tmp_path):
     from reglab.cli import app
 
