@@ -20,7 +20,7 @@ _STYLE = {"holds": "green", "holds with a correction": "yellow", "does not hold"
 
 
 def claims(
-    more: Annotated[list[str] | None, typer.Argument(metavar="[ID]...", help="More claim ids: `--only a b c` runs a, b and c.",
+    more: Annotated[list[str] | None, typer.Argument(metavar="ID", help="More claim ids: `--only a b c` runs a, b and c.",
                                                      show_default=False)] = None,
     only: Annotated[list[str] | None, typer.Option("--only", help="Run only these claim ids (repeat, or space-separated).")] = None,
     out: Annotated[Path, typer.Option("--out", help="Folder for index.html, results.json and claims.md.")] = Path("reglab-report"),
