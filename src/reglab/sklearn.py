@@ -150,7 +150,6 @@ def _factor_masks(factor: np.ndarray, first: str, first_shape: tuple[int, ...], 
 class _BaseGD(BaseEstimator):
     """Parameters, validation and the two training routes shared by every estimator (abstract)."""
 
-    _loss_regression: Final = "squared"
 
     def _validate_common(self) -> tuple[float, float, int, float | None]:
         _check_choice(self.penalty, "penalty", PENALTIES)
