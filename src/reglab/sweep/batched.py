@@ -42,6 +42,7 @@ import torch
 from torch import Tensor
 from torch.func import functional_call, vmap
 
+from reglab.data import Dataset
 from reglab.fit import _MAX_LOG, FitResult, History, _Batches, _resolve, lipschitz_constant
 from reglab.models import LinearModel
 from reglab.penalties import AbstractPenalty, ElasticNet, L1, L2, penalty_from_config
@@ -191,7 +192,7 @@ def _masked(new: Tensor, old: Tensor, mask: Tensor | None) -> Tensor:
     return new if mask is None else torch.where(mask, new, old)
 
 
-def fit_batched(runs: Sequence[Run]) -> list[tuple[FitResult, float]]:
+def fit_batched(runs: Sequence[Run], data: Dataset | None = None) -> list[tuple[FitResult, float]]:
     """Train ``runs`` (one batch group) as one stacked model; one ``(FitResult, seconds)`` per run.
 
     Every result is what ``fit(**build_fit_kwargs(run.spec), on_divergence="stop")`` returns, up
@@ -201,6 +202,9 @@ def fit_batched(runs: Sequence[Run]) -> list[tuple[FitResult, float]]:
     ----------
     runs : sequence of Run
         Specs that share :func:`batch_key` and for which :func:`why_not_batched` is None.
+    data : Dataset, optional
+        Train on this dataset instead of the one the specs' ``data`` names (which is then only a
+        label: it is not built).
 
     Examples
     --------
@@ -221,7 +225,7 @@ def fit_batched(runs: Sequence[Run]) -> list[tuple[FitResult, float]]:
     if reasons:
         raise ValueError(f"These runs do not batch: {'; '.join(map(str, reasons))}.")
     s0 = specs[0]
-    data = build_data(s0)
+    data = build_data(s0) if data is None else data
     model_name = s0.get("model") or {"regression": "linear", "binary": "logistic", "multiclass": "softmax"}[data.task]
     dtype = DTYPES[s0["dtype"]] if "dtype" in s0 else None
     steps = int(s0.get("steps", 1000))
