@@ -29,7 +29,6 @@ import fnmatch
 import json
 import math
 import os
-import tempfile
 import time
 import zipfile
 from collections.abc import Sequence
@@ -40,6 +39,8 @@ from typing import Any, Final, Literal
 import numpy as np
 import torch
 from torch import Tensor, nn
+
+from reglab._io import atomic_path
 
 __all__ = ["Recorder", "Trajectory", "SUMMARY_FIELDS", "watch"]
 
@@ -196,17 +197,8 @@ class Trajectory:
             arrays["summaries"] = self.summaries
         for k, v in self.weights.items():
             arrays[f"weights.{k}"] = np.asarray(v)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, **arrays)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
         return path
 
     @classmethod
@@ -589,6 +581,44 @@ class Recorder:
             self._summ = grown(self._summ, math.nan)
         if self._prev_rows is not None:
             self._prev_rows = grown(self._prev_rows, math.nan)
+
+    # -- checkpoints ---------------------------------------------------------------------------------
+    _BUFFERS: Final = ("_values", "_grads", "_prev_rows", "_summ", "_prev")
+
+    def state_dict(self) -> dict[str, Any]:
+        """The recorder's buffers and counters, as tensors and primitives (for ``fit``'s checkpoints).
+
+        Restoring it with :meth:`load_state_dict` into a recorder built with the same options over
+        the same model continues the recording exactly where it stopped.
+        """
+        if self._closed:
+            raise ValueError("This recorder is closed; take its state before close().")
+        state: dict[str, Any] = {"count": self._count, "steps": list(self._steps), "prev_ok": self._prev_ok,
+                                 "n_tracked": self.n_tracked, "every": self.every}
+        for name in self._BUFFERS:
+            buf = getattr(self, name, None)
+            if buf is not None:
+                state[name.lstrip("_")] = buf.clone()
+        if self._live:
+            state["turn"] = self._turn
+            state["flats"] = [f.clone() for f in self._flats]
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned (same model, same options)."""
+        if state.get("n_tracked") != self.n_tracked or state.get("every") != self.every:
+            raise ValueError("The saved recorder state does not match this recorder (other model or options).")
+        for name in self._BUFFERS:
+            if getattr(self, name, None) is not None:
+                setattr(self, name, state[name.lstrip("_")].clone())
+        if self._live:
+            self._turn = int(state["turn"])
+            for dst, src in zip(self._flats, state["flats"]):
+                dst.copy_(src)
+        self._count = int(state["count"])
+        self._steps = [int(s) for s in state["steps"]]
+        self._prev_ok = bool(state["prev_ok"])
+        self._cached = None
 
     # -- results -------------------------------------------------------------------------------------
     def close(self) -> Recorder:

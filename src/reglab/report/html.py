@@ -6,8 +6,6 @@ Every file is written atomically (a temporary file in the same folder, fsync, ``
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -15,6 +13,7 @@ from typing import Any
 
 import jinja2
 
+from reglab._io import atomic_write_text
 from reglab.claims.base import ClaimResult, RunConfig, fmt
 
 __all__ = ["render_html", "render_markdown", "write_atomic", "write_report"]
@@ -23,19 +22,8 @@ _TEMPLATES = Path(__file__).parent / "templates"
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` atomically: temp file in the same folder, fsync, replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a report is for reading
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``text`` (UTF-8) to ``path`` atomically (``reglab._io.atomic_write_text``)."""
+    atomic_write_text(path, text)
 
 
 def _environment() -> jinja2.Environment:

@@ -6,8 +6,9 @@ Layout of a store folder::
     DIR/parts/part-<uuid>.parquet  one part per write: a batch of rows
     DIR/history/<run_id>.parquet   a run's logged history (step, losses, penalty, lr), when kept
 
-A part is written to ``DIR/parts/.tmp-<uuid>.parquet``, flushed with ``fsync`` and renamed over its
-final name with ``os.replace`` (atomic on POSIX), and the folder is fsynced: a process killed at
+A part is written to a hidden temporary file in ``DIR/parts/``, flushed with ``fsync`` and renamed over
+its final name with ``os.replace`` (atomic on POSIX; ``reglab._io.atomic_path``), and the folder is
+fsynced: a process killed at
 any moment leaves complete parts and, at worst, a temporary file, which readers ignore and the
 next writer removes. ``--resume`` reads the ``run_id`` column of every part and skips those runs,
 so a killed sweep, resumed, stores every run exactly once.
@@ -26,7 +27,6 @@ Examples
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -35,6 +35,7 @@ from typing import Any, Final
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from reglab._io import atomic_path, atomic_write_text, clean_temporary
 from reglab.sweep.runner import HISTORY_KEY
 from reglab.sweep.spec import param_column
 
@@ -54,14 +55,6 @@ FIXED_SCHEMA: Final = pa.schema([
     ("elapsed", pa.float64()), ("torch_version", pa.string()), ("threads", pa.int64()),
     ("finished_at", pa.float64()), ("params", pa.string()), ("tensors", pa.string()), ("spec", pa.string()),
 ])
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _param_value(value: Any) -> Any:
@@ -94,17 +87,11 @@ class ResultStore:
         stale = list(self.parts.glob(".tmp-*")) + list((self.root / "history").glob(".tmp-*"))
         for f in stale:
             f.unlink(missing_ok=True)
-        return len(stale)
+        return len(stale) + sum(clean_temporary(d) for d in (self.root, self.parts, self.root / "history"))
 
     def write_sweep(self, sweep: Mapping[str, Any]) -> None:
         """Keep the sweep's definition beside its results (``sweep.json``, written atomically)."""
-        tmp = self.root / f".tmp-{uuid.uuid4().hex}.json"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(sweep, fh, indent=2, sort_keys=True, default=str)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.root / "sweep.json")
-        _fsync_dir(self.root)
+        atomic_write_text(self.root / "sweep.json", json.dumps(sweep, indent=2, sort_keys=True, default=str))
 
     def _table(self, rows: Sequence[Mapping[str, Any]]) -> pa.Table:
         fixed = set(FIXED_SCHEMA.names)
@@ -137,15 +124,9 @@ class ResultStore:
 
     @staticmethod
     def _write_atomic(table: pa.Table, folder: Path, name: str) -> Path:
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".tmp-{name}"
-        with open(tmp, "wb") as fh:
-            pq.write_table(table, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
         final = folder / name
-        os.replace(tmp, final)
-        _fsync_dir(folder)
+        with atomic_path(final) as tmp, open(tmp, "wb") as fh:
+            pq.write_table(table, fh)
         return final
 
     def history(self, run_id: str) -> Any:
