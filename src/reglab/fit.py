@@ -8,6 +8,7 @@ One loop for every model, optimizer and rule: a forward pass on the (mini)batch,
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -363,6 +364,9 @@ def fit(
     on_divergence: Literal["raise", "stop"] = "raise",
     allow_weight_decay: bool = False,
     fast: bool = True,
+    checkpoint: str | os.PathLike[str] | None = None,
+    checkpoint_every: int | None = None,
+    resume: bool | str | os.PathLike[str] = False,
 ) -> FitResult:
     """Train ``model`` on ``data`` under penalty terms, each applied by its update rule.
 
@@ -414,6 +418,24 @@ def fit(
         logistic or softmax model with its canonical loss, optimizer ``gd`` or ``fista``, no
         recording, rules gradient / proximal / decoupled. Same steps, history and status as the
         plain autograd loop (up to rounding); ``fast=False`` forces the plain loop.
+    checkpoint : str or PathLike, optional
+        Write a checkpoint to this file every ``checkpoint_every`` steps (atomically, see
+        :mod:`reglab.checkpoint`): model, optimizer and ``Regularized`` state (cumulative-L1
+        totals included), the recorder's buffers, the history, the step counter and the minibatch
+        generator's RNG state. Checkpointing runs the plain loop (``fast`` is ignored): the fast
+        path keeps Θ in its own loop and matches the plain loop only up to rounding, so a run
+        resumed on one path would not equal an uninterrupted run on the other bit for bit.
+        ``optimizer="fista"`` (fast path only) cannot be checkpointed.
+    checkpoint_every : int, optional
+        Steps between checkpoints (required with ``checkpoint``).
+    resume : bool or str or PathLike
+        ``resume=path`` continues from that checkpoint (it must exist); ``resume=True`` continues
+        from ``checkpoint`` when that file exists and starts afresh otherwise (one command line
+        for both the first start and every restart). The resumed run equals an uninterrupted one
+        bit for bit (same machine, torch version and thread count). A checkpoint written by a
+        different run (other model shape, data, terms or options) is refused with a
+        :class:`~reglab.checkpoint.CheckpointError` saying what differs, as is a truncated or
+        corrupted file.
 
     Returns
     -------
@@ -449,6 +471,9 @@ def fit(
     if optimizer == "sgd" and batch_size is None:
         batch_size = 32
     terms = [penalties] if isinstance(penalties, AbstractPenalty) else list(penalties)
+    resume_from = _check_checkpointing(checkpoint, checkpoint_every, resume, optimizer)
+    if checkpoint is not None or resume is not False:
+        fast = False  # checkpointing runs the plain loop (see the docstring)
 
     net, ds, loss_fn = _resolve(model, data, loss, seed, dtype, model_args)
     fast_path = prepare_fast_path(net, ds.X, ds.y, loss_fn, terms, optimizer, record=bool(record),
@@ -483,6 +508,43 @@ def fit(
     is_lbfgs = opt.family == "lbfgs"
     t0 = time.perf_counter()
     step = 0
+    start = 0
+    spec: dict[str, Any] = {}
+    if checkpoint is not None or resume_from is not None:
+        from reglab import checkpoint as ck
+
+        spec = ck.run_spec(net, X, y, loss_fn.name, terms, optimizer, lr=lr, steps=steps, batch_size=batch_size,
+                           seed=seed, tol=tol, momentum=momentum, log_every=log_every,
+                           record=dict(record) if isinstance(record, Mapping) else bool(record))
+
+    def save_checkpoint(step: int) -> None:
+        assert checkpoint is not None
+        ck.save_checkpoint(checkpoint, {
+            "spec": spec, "step": step, "model": net.state_dict(), "optimizer": opt.state_dict(),
+            "recorder": None if recorder is None else recorder.state_dict(), "history": history.to_dict(),
+            "rng": gen.get_state(), "order": batches._order, "pos": batches._pos,
+            "loop": {"first_objective": first_objective, "previous": previous, "kkt0": kkt0, "status": status},
+        })
+
+    if resume_from is not None:
+        state = ck.load_checkpoint(resume_from)
+        ck.check_spec(resume_from, state.get("spec", {}), spec)
+        try:
+            net.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            if recorder is not None:
+                recorder.load_state_dict(state["recorder"])
+            for key in ("step", "data_loss", "penalty", "objective", "lr"):
+                getattr(history, key).extend(state["history"][key])
+            gen.set_state(state["rng"])
+            batches._order, batches._pos = state["order"], int(state["pos"])
+            loop = state["loop"]
+            first_objective, previous, kkt0, status = (loop["first_objective"], loop["previous"], loop["kkt0"],
+                                                       loop["status"])
+            start = int(state["step"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:
+            raise ck.CheckpointError(f"Checkpoint {str(resume_from)!r} does not fit this run "
+                                     f"({type(err).__name__}: {err}); start afresh.") from err
 
     def log(step: int, data_loss: float) -> bool:
         """Append to the history; True when training should stop (converged or diverged)."""
@@ -514,7 +576,9 @@ def fit(
 
     if fast_path is not None:  # the one dispatch point: same steps, history and status, no autograd
         step = fast_path.run(opt.terms, opt.selections, lr, steps, log_every, log)
-    for step in range(steps if fast_path is None else 0):
+    for step in range(start, steps if fast_path is None else 0):
+        if checkpoint_every is not None and step > start and step % checkpoint_every == 0:
+            save_checkpoint(step)
         idx = batches.next()
         xb, yb = (X, y) if idx is None else (X[idx], y[idx])
         logging = step % log_every == 0
@@ -553,6 +617,33 @@ def fit(
         recorder.close()
     return FitResult(model=net, data=ds, loss=loss_fn, terms=terms, optimizer=opt, history=history,
                      status=status, steps_run=step, lr=float(lr), seed=seed, recorder=recorder, elapsed=elapsed)
+
+
+
+def _check_checkpointing(checkpoint: Any, every: Any, resume: Any, optimizer: Any) -> str | os.PathLike[str] | None:
+    """Validate fit's checkpoint options; return the file to resume from (None: start afresh)."""
+    if checkpoint is not None and not isinstance(checkpoint, (str, os.PathLike)):
+        raise TypeError(f"checkpoint must be a file path; got {type(checkpoint).__name__}.")
+    if (checkpoint is None) != (every is None):
+        raise ValueError("checkpoint and checkpoint_every go together: give both (checkpoint='run.pt', "
+                         "checkpoint_every=100) or neither.")
+    if every is not None:
+        _check_int(every, "checkpoint_every", 1)
+    if (checkpoint is not None or resume is not False) and optimizer == "fista":
+        raise ValueError("optimizer='fista' runs only on the fast path, which cannot be checkpointed; "
+                         "use optimizer='gd', or drop checkpoint/resume.")
+    if resume is True:
+        if checkpoint is None:
+            raise ValueError("resume=True resumes from checkpoint=...; give the checkpoint file, or resume='path.pt'.")
+        return checkpoint if os.path.exists(checkpoint) else None
+    if resume is False or resume is None:
+        return None
+    if not isinstance(resume, (str, os.PathLike)):
+        raise TypeError(f"resume must be True/False or a checkpoint path; got {type(resume).__name__}.")
+    if not os.path.exists(resume):
+        raise FileNotFoundError(f"No checkpoint at {str(resume)!r}: nothing to resume from. "
+                                "Use resume=True with checkpoint=... to start afresh when it is missing.")
+    return resume
 
 
 @torch.no_grad()
