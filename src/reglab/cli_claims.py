@@ -32,7 +32,7 @@ def claims(
     import torch
 
     from reglab.claims import CLAIM_IDS, RunConfig, get_claim, run_claim
-    from reglab.report.html import write_report
+    from reglab.report.html import write_report, write_results
 
     console = Console(highlight=False)
     if list_:
@@ -51,15 +51,29 @@ def claims(
     config = RunConfig(quick=quick, seed=seed)
     results = []
     t0 = time.perf_counter()
+    interrupted = False
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=console, transient=False) as progress:
         task = progress.add_task("claims", total=len(ids))
-        for cid in ids:
-            progress.update(task, description=f"running {cid}")
-            results.append(run_claim(cid, config))
-            progress.advance(task)
-        progress.update(task, description="claims done")
+        try:
+            for cid in ids:
+                progress.update(task, description=f"running {cid}")
+                results.append(run_claim(cid, config))
+                progress.advance(task)
+                if len(results) < len(ids):  # kept if the run is killed; the full report replaces it
+                    write_results(results, out, config, time.perf_counter() - t0, remaining=ids[len(results):])
+        except KeyboardInterrupt:  # Ctrl-C: keep the claims that finished, say how to run the rest
+            interrupted = True
+            progress.update(task, description="interrupted")
+        else:
+            progress.update(task, description="claims done")
     elapsed = time.perf_counter() - t0
+    remaining = ids[len(results):]
+    if interrupted and not results:
+        Console(stderr=True, highlight=False).print(
+            f"Interrupted before any claim finished; nothing written. Run again: {_command(ids, out, seed, quick)}",
+            markup=False)
+        raise typer.Exit(130)
     table = Table(title=f"reglab claims (seed {seed}{', quick' if quick else ''}, {elapsed:.1f} s)")
     for col in ("claim", "verdict", "key number", "value", "s"):
         table.add_column(col, justify="right" if col in ("value", "s") else "left")
@@ -68,5 +82,16 @@ def claims(
     for r in results:
         table.add_row(r.id, f"[{_STYLE[r.verdict]}]{r.verdict}[/]", r.key, fmt(r.key_value), f"{r.elapsed:.1f}")
     console.print(table)
-    index = write_report(results, out, config, elapsed)
+    index = write_report(results, out, config, elapsed, remaining=remaining)
     console.print(f"Report: {index.resolve()}", markup=False)
+    if interrupted:
+        rest = out.with_name(out.name + "-rest")
+        Console(stderr=True, highlight=False).print(
+            f"Interrupted: {len(results)} of {len(ids)} claim(s) finished; the report in {out} is marked partial. "
+            f"Run the remaining ones with: {_command(remaining, rest, seed, quick)}", markup=False)
+        raise typer.Exit(130)
+
+
+def _command(ids: list[str], out: Path, seed: int, quick: bool) -> str:
+    """The ``reglab claims`` command line that runs ``ids`` into ``out``."""
+    return f"reglab claims --only {' '.join(ids)} --out {out} --seed {seed}" + (" --quick" if quick else "")

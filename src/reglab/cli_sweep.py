@@ -77,6 +77,17 @@ def sweep_command(
             progress.stop()
             _fail(str(err))
             return
+        except KeyboardInterrupt:  # Ctrl-C: what finished is stored (one atomic part per row)
+            progress.stop()
+            from reglab.sweep import ResultStore
+
+            stored = len(ResultStore(out).stored_ids() & {r.run_id for r in runs})
+            again = f"reglab sweep {spec} --out {out} --executor {executor} --resume" + (
+                f" --workers {workers}" if workers else "") + (f" --threads {threads}" if threads != 1 else "") + (
+                " --keep-history" if keep_history else "")
+            Console(stderr=True, soft_wrap=True, highlight=False).print(
+                f"Interrupted: {stored} of {len(runs)} run(s) are stored in {out}. Resume with: {again}", markup=False)
+            raise typer.Exit(130) from None
         progress.update(task, completed=len(runs))
     Console(soft_wrap=True).print(f"{summary.done} run(s) stored in {out} ({summary.failed} failed, {summary.skipped} skipped as "
                     f"already stored) in {summary.seconds:.1f} s. Query them with: reglab results {out}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime, timezone
+from html import escape as _escape
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import jinja2
 from reglab._io import atomic_write_text
 from reglab.claims.base import ClaimResult, RunConfig, fmt
 
-__all__ = ["render_html", "render_markdown", "write_atomic", "write_report"]
+__all__ = ["render_html", "render_markdown", "write_atomic", "write_report", "write_results"]
 
 _TEMPLATES = Path(__file__).parent / "templates"
 
@@ -61,9 +62,30 @@ def render_markdown(results: Sequence[ClaimResult], config: RunConfig, elapsed: 
     return _environment().get_template("claims.md.j2").render(**_context(results, config, elapsed))
 
 
+def write_results(results: Sequence[ClaimResult], out: str | Path, config: RunConfig,
+                  elapsed: float | None = None, *, remaining: Sequence[str] = ()) -> Path:
+    """Write only ``results.json`` into ``out`` (atomically); ``remaining`` non-empty marks it partial.
+
+    ``reglab claims`` calls it after each claim, so a killed run keeps the claims that finished.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    payload = {"reglab_version": _context(results, config, elapsed)["version"],
+               "config": {"quick": config.quick, "seed": config.seed}, "elapsed": elapsed,
+               "claims": [r.to_dict() for r in results],
+               "partial": bool(remaining), "remaining": list(remaining)}
+    path = out / "results.json"
+    write_atomic(path, json.dumps(payload, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+    return path
+
+
 def write_report(results: Sequence[ClaimResult], out: str | Path, config: RunConfig,
-                 elapsed: float | None = None) -> Path:
+                 elapsed: float | None = None, *, remaining: Sequence[str] = ()) -> Path:
     """Write ``index.html``, ``results.json`` and ``claims.md`` into ``out``; return the path of ``index.html``.
+
+    ``remaining``: ids of claims that did not run (an interrupted ``reglab claims``): the report is
+    then marked partial (``"partial": true`` and ``"remaining"`` in results.json, a notice at the
+    top of claims.md and index.html).
 
     Examples
     --------
@@ -74,12 +96,13 @@ def write_report(results: Sequence[ClaimResult], out: str | Path, config: RunCon
     if not results:
         raise ValueError("No claim results to report; run at least one claim.")
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    payload = {"reglab_version": _context(results, config, elapsed)["version"],
-               "config": {"quick": config.quick, "seed": config.seed}, "elapsed": elapsed,
-               "claims": [r.to_dict() for r in results]}
-    write_atomic(out / "results.json", json.dumps(payload, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
-    write_atomic(out / "claims.md", render_markdown(results, config, elapsed))
+    write_results(results, out, config, elapsed, remaining=remaining)
+    markdown, page = render_markdown(results, config, elapsed), render_html(results, config, elapsed)
+    if remaining:
+        notice = f"Partial report: interrupted before these claims ran: {', '.join(remaining)}."
+        markdown = markdown.replace("\n", f"\n\n**{notice}**\n", 1)
+        page = page.replace("</h1>", f"</h1>\n<p class=\"partial\"><strong>{_escape(notice)}</strong></p>", 1)
+    write_atomic(out / "claims.md", markdown)
     index = out / "index.html"
-    write_atomic(index, render_html(results, config, elapsed))
+    write_atomic(index, page)
     return index

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import signal
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from typing import Any
 
 import torch
@@ -22,6 +23,9 @@ __all__ = ["LocalExecutor"]
 
 
 def _init_worker(threads: int) -> None:
+    # Ctrl-C reaches the whole process group: the parent decides (stop, keep what finished), and a
+    # worker interrupted mid-run would only turn its run into a spurious failed row
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(threads)
 
 
@@ -63,9 +67,19 @@ class LocalExecutor:
         with ProcessPoolExecutor(max_workers=min(self.workers, len(runs)), mp_context=ctx,
                                  initializer=_init_worker, initargs=(self.threads,)) as pool:
             futures = {pool.submit(_work, r): r for r in runs}
-            for fut in as_completed(futures):
-                try:
-                    row = fut.result()
-                except Exception as err:  # noqa: BLE001 - a dead worker fails its run, not the sweep
-                    row = failed_row(futures[fut], self.name, err)
-                on_row(row)
+            delivered: set[Future[dict[str, Any]]] = set()
+            try:
+                for fut in as_completed(futures):
+                    try:
+                        row = fut.result()
+                    except Exception as err:  # noqa: BLE001 - a dead worker fails its run, not the sweep
+                        row = failed_row(futures[fut], self.name, err)
+                    delivered.add(fut)
+                    on_row(row)
+            except KeyboardInterrupt:
+                # stop: drop the queued runs, let the running ones end, keep those that finished
+                pool.shutdown(wait=True, cancel_futures=True)
+                for fut in futures:
+                    if fut not in delivered and fut.done() and not fut.cancelled() and fut.exception() is None:
+                        on_row(fut.result())
+                raise
