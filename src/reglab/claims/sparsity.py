@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
 import torch
 
 from reglab.claims.base import (DOES_NOT_HOLD, HOLDS, HOLDS_WITH_CORRECTION, ClaimResult, RunConfig, command_for,
                                 figure_from_matplotlib, fmt, new_figure)
 from reglab.data import sparse_regression
-from reglab.fit import fit
-from reglab.penalties import L1, L2
+from reglab.penalties import L1
+from reglab.sweep import run_grid
 
 ID = "sparsity"
 TITLE = "Only L1 (proximal) gives exact zeros, and the null model from λ_max on"
@@ -21,57 +20,70 @@ STATEMENT = ("L2 sets no weight exactly to zero at any strength. Proximal L1 giv
 #   (a) L2 at every λ on the grid: 0 exact zeros;
 #   (b) proximal L1 at every grid λ ≥ λ_max: every weight exactly 0 and train loss = null train loss to
 #       NULL_TOL (relative); below λ_max at least one non-zero;
-#   (c) λ_max found by bisection over runs (the smallest λ whose run ends all-zero) agrees with the computed
-#       λ_max within the bisection's resolution plus LAMBDA_TOL (relative).
+#   (c) λ_max found by a search over runs (the smallest λ whose run ends all-zero; each round one batched
+#       sweep over SECTIONS − 1 points of the bracket) agrees with the computed λ_max within the search's
+#       resolution plus LAMBDA_TOL (relative).
 #   "holds" if (a)–(c); "holds with a correction" if (a) and (b) hold but (c) does not (the threshold is
 #   elsewhere than computed); "does not hold" if (a) or (b) fails.
 NULL_TOL = 1e-9
 LAMBDA_TOL = 1e-3
+SECTIONS = 8  # points per search round: the bracket narrows 8× a round (as three bisection steps)
 RULE = (f"holds if L2 gives 0 exact zeros at every λ, proximal L1 gives all-zero weights and the null model's loss "
         f"(to {NULL_TOL:g}) at every λ ≥ λ_max and a non-zero below, and the bisected λ_max matches the computed one "
-        f"within the bisection resolution + {LAMBDA_TOL:g}; holds with a correction if only the last fails; does not "
+        f"within the search resolution + {LAMBDA_TOL:g}; holds with a correction if only the last fails; does not "
         "hold otherwise")
 
 
-def _l1_fit(data, lam: float, steps: int, seed: int):  # noqa: ANN001, ANN202
-    return fit("linear", data, penalties=[L1(lam, update="proximal")], lr="auto", steps=steps, seed=seed, tol=1e-10)
+def _grid(data_spec: dict, penalty: dict, strengths: list[float], steps: int, seed: int) -> list:  # noqa: ANN001
+    """One batched sweep over the penalty's strength (reglab.sweep.run_grid); the fits, in grid order."""
+    base = {"model": "linear", "data": data_spec, "penalties": [penalty], "lr": "auto", "steps": steps, "seed": seed,
+            "dtype": "float64"}
+    return list(run_grid(base, {"penalties.0.strength": [float(x) for x in strengths]}, keep_fits=True)["fit"])
+
+
+def _weights(res) -> torch.Tensor:  # noqa: ANN001
+    return res.model.linear.weight.detach()[0]
 
 
 def run(config: RunConfig) -> ClaimResult:
     """Non-zeros over λ for L2 and proximal L1; λ_max computed against λ_max found."""
     t0 = time.perf_counter()
     n, p, k = 100, 10, 3
+    data_spec = {"scenario": "sparse_regression", "n": n, "p": p, "k": k, "seed": config.seed}
     data = sparse_regression(n=n, p=p, k=k, seed=config.seed)
     lam_max = L1(1.0).alpha_max(data.X, data.y)
     steps = 300 if config.quick else 1000
     fractions = [0.01, 0.1, 0.5, 0.9, 1.0 + 1e-6, 1.5, 3.0] if not config.quick else [0.1, 0.5, 1.0 + 1e-6, 2.0]
+    l1_spec = {"kind": "l1", "strength": 1.0, "update": "proximal"}
     rows = []
-    for f in fractions:
-        res = _l1_fit(data, f * lam_max, steps, config.seed)
-        w = res.model.linear.weight.detach()[0]
+    for f, res in zip(fractions, _grid(data_spec, l1_spec, [f * lam_max for f in fractions], steps, config.seed)):
+        w = _weights(res)
         rows.append({"penalty": "L1 proximal", "strength": f * lam_max, "over_lambda_max": f,
                      "nonzeros": int((w != 0).sum()), "train_loss": res.data_loss("train"),
                      "null_train_loss": res.null_loss("train"), "steps": res.steps_run})
-    for lam in ([0.01, 1.0, 100.0] if config.quick else [0.001, 0.01, 0.1, 1.0, 10.0, 100.0]):
-        res = fit("linear", data, penalties=[L2(lam)], lr="auto", steps=steps, seed=config.seed, tol=1e-10)
-        w = res.model.linear.weight.detach()[0]
+    l2_grid = [0.01, 1.0, 100.0] if config.quick else [0.001, 0.01, 0.1, 1.0, 10.0, 100.0]
+    for lam, res in zip(l2_grid, _grid(data_spec, {"kind": "l2", "strength": 1.0}, l2_grid, steps, config.seed)):
+        w = _weights(res)
         rows.append({"penalty": "L2", "strength": lam, "over_lambda_max": lam / lam_max,
                      "nonzeros": int((w != 0).sum()), "train_loss": res.data_loss("train"),
                      "null_train_loss": res.null_loss("train"), "min_abs_weight": float(w.abs().min()),
                      "steps": res.steps_run})
-    # bisection over runs for the smallest all-zero λ, in [0.5, 2] × the computed λ_max
+    # search over runs for the smallest all-zero λ in [0.5, 2] × the computed λ_max: each round is one
+    # batched sweep over SECTIONS − 1 points inside the bracket (the first round also over its ends), and
+    # the bracket narrows to the gap between the last point with a non-zero and the first all-zero point
     lo, hi = 0.5 * lam_max, 2.0 * lam_max
-    lo_zero = int((_l1_fit(data, lo, steps, config.seed).model.linear.weight != 0).sum()) == 0
-    hi_zero = int((_l1_fit(data, hi, steps, config.seed).model.linear.weight != 0).sum()) == 0
-    iterations = 6 if config.quick else 12
-    bracketed = (not lo_zero) and hi_zero
-    if bracketed:
-        for _ in range(iterations):
-            mid = 0.5 * (lo + hi)
-            if int((_l1_fit(data, mid, steps, config.seed).model.linear.weight != 0).sum()) == 0:
-                hi = mid
-            else:
-                lo = mid
+    rounds = 2 if config.quick else 4
+    bracketed = True
+    for i in range(rounds):
+        points = [lo + (hi - lo) * j / SECTIONS for j in range(0 if i == 0 else 1, SECTIONS + (i == 0))]
+        zero = [int((_weights(res) != 0).sum()) == 0 for res in _grid(data_spec, l1_spec, points, steps, config.seed)]
+        if i == 0 and (zero[0] or not zero[-1]):
+            bracketed = False
+            break
+        first = zero.index(True) if True in zero else None
+        new_hi = hi if first is None else points[first]
+        below = [x for x, z in zip(points, zero) if not z and x < new_hi]
+        lo, hi = (max(below) if below else lo), new_hi
     resolution = (hi - lo) / lam_max
     l1 = [r for r in rows if r["penalty"] == "L1 proximal"]
     l2 = [r for r in rows if r["penalty"] == "L2"]
@@ -81,7 +93,7 @@ def run(config: RunConfig) -> ClaimResult:
         "lambda_max_computed": lam_max,
         "lambda_max_found": hi if bracketed else float("nan"),
         "lambda_max_relative_error": abs(hi - lam_max) / lam_max if bracketed else float("nan"),
-        "bisection_resolution": resolution,
+        "search_resolution": resolution,
         "l2_exact_zeros_total": sum(p - r["nonzeros"] for r in l2),
         "l1_nonzeros_at_or_above_lambda_max": sum(r["nonzeros"] for r in above),
         "l1_max_null_loss_gap_above": max(abs(r["train_loss"] - r["null_train_loss"]) / r["null_train_loss"] for r in above),
@@ -97,7 +109,7 @@ def run(config: RunConfig) -> ClaimResult:
         f"{m['l2_exact_zeros_total']} exact zeros in all (smallest |w| {fmt(min(r['min_abs_weight'] for r in l2))}). "
         f"Proximal L1: {m['l1_nonzeros_at_or_above_lambda_max']} non-zeros over the runs at λ ≥ λ_max, whose training "
         f"loss equals the null model's to {fmt(m['l1_max_null_loss_gap_above'])} (relative); at least "
-        f"{m['l1_min_nonzeros_below']} non-zero below. λ_max computed {fmt(lam_max, 6)}, found by bisection over runs "
+        f"{m['l1_min_nonzeros_below']} non-zero below. λ_max computed {fmt(lam_max, 6)}, found by a search over runs "
         f"{fmt(m['lambda_max_found'], 6)} (relative error {fmt(m['lambda_max_relative_error'])}, resolution "
         f"{fmt(resolution)})."
     )
@@ -107,17 +119,19 @@ def run(config: RunConfig) -> ClaimResult:
     ax.semilogx([r["over_lambda_max"] for r in l2], [r["nonzeros"] for r in l2], "s-", label="L2")
     ax.axvline(1.0, color="k", ls="--", lw=0.8, label="computed λ_max")
     if bracketed:
-        ax.axvline(hi / lam_max, color="tab:red", ls=":", lw=1.2, label="λ_max found by bisection")
+        ax.axvline(hi / lam_max, color="tab:red", ls=":", lw=1.2, label="λ_max found by search over runs")
     ax.set_xlabel("λ / λ_max")
     ax.set_ylabel(f"non-zero weights (of {p})")
     ax.legend(fontsize=8)
     figure = figure_from_matplotlib(fig, "Non-zero weights against λ",
                                     "Non-zero weights at the end of each run; the computed λ_max and the one found "
-                                    "by bisection over runs.")
+                                    "by a search over runs (batched sweeps).")
     setup = {"data": {"scenario": "sparse_regression", "n": n, "p": p, "k": k, "seed": config.seed},
-             "model": "linear", "optimizer": "gd", "lr": "auto", "steps": steps, "tol": 1e-10,
+             "model": "linear", "optimizer": "gd", "lr": "auto", "steps": steps, "dtype": "float64",
              "l1": "update proximal, λ = fraction × L1.alpha_max", "l2": "update gradient",
-             "bisection": {"bracket": [0.5, 2.0], "iterations": iterations}}
+             "search": {"bracket": [0.5, 2.0], "rounds": rounds, "points_per_round": SECTIONS - 1},
+             "sweep": "reglab.sweep.run_grid over penalties.0.strength (executor batched: each curve and each "
+                      "search round is one stacked model)"}
     return ClaimResult(ID, TITLE, STATEMENT, setup, m, verdict, RULE, explanation, key="lambda_max_relative_error",
                        command=command_for(ID, config), figures=[figure], tables={"runs": rows},
                        elapsed=time.perf_counter() - t0)
