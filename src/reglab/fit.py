@@ -470,7 +470,18 @@ def fit(
         raise ValueError(f"optimizer {optimizer!r} is full-batch; use optimizer='sgd' with batch_size={batch_size}.")
     if optimizer == "sgd" and batch_size is None:
         batch_size = 32
-    terms = [penalties] if isinstance(penalties, AbstractPenalty) else list(penalties)
+    terms = [penalties] if isinstance(penalties, AbstractPenalty) else (
+        list(penalties) if isinstance(penalties, (list, tuple)) else [penalties])
+    for t in terms:
+        if not isinstance(t, AbstractPenalty):
+            raise TypeError(f"penalties must be a term or a list of terms (L2(...), L1(...), ElasticNet(...)); "
+                            f"got {type(t).__name__} {t!r}.")
+    if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise TypeError(f"dtype must be a floating torch dtype (torch.float32 or torch.float64) or None; "
+                        f"got {dtype!r}.")
+    if not isinstance(record, (bool, Mapping)):
+        raise TypeError(f"record must be True, False or a dict of Recorder options; got {type(record).__name__} "
+                        f"{record!r}.")
     resume_from = _check_checkpointing(checkpoint, checkpoint_every, resume, optimizer)
     if checkpoint is not None or resume is not False:
         fast = False  # checkpointing runs the plain loop (see the docstring)

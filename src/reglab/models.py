@@ -9,6 +9,7 @@ the linear family, ``fc1.weight``, ``fc2.weight``, ... for an MLP.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from typing import Final
 
@@ -107,6 +108,10 @@ class MLP(nn.Module):
         super().__init__()
         if activation not in ACTIVATIONS:
             raise ValueError(f"Unknown activation {activation!r}. Choose one of {', '.join(ACTIVATIONS)}.")
+        if isinstance(hidden, (str, bytes)) or not isinstance(hidden, Sequence) or not all(
+                isinstance(h, numbers.Integral) and not isinstance(h, bool) for h in hidden):
+            raise TypeError(f"hidden must be a list of layer widths (integers), such as [32] or [64, 32]; "
+                            f"got {hidden!r}.")
         widths = [int(n_features), *[int(h) for h in hidden], int(n_outputs)]
         if any(w <= 0 for w in widths):
             raise ValueError(f"Layer widths must be positive; got hidden={list(hidden)}.")

@@ -111,6 +111,8 @@ def load_spec(path: str | Path) -> dict[str, Any]:
     except yaml.YAMLError as err:
         detail = " ".join(str(err).split())
         raise ValueError(f"Spec file {str(path)!r} is not valid YAML: {detail}") from None
+    except UnicodeDecodeError as err:
+        raise ValueError(f"Spec file {str(path)!r} is not UTF-8 text: {err}") from None
     if not isinstance(raw, Mapping):
         raise ValueError(
             f"Spec file {str(path)!r} must hold a mapping of keys to values (model: ..., data: ...); "

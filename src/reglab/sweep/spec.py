@@ -213,7 +213,13 @@ def load_sweep(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Sweep file {str(path)!r} does not exist.")
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:  # includes a refused !!python/... tag: safe_load builds no objects
+        detail = " ".join(str(err).split())
+        raise ValueError(f"Sweep file {str(path)!r} is not valid YAML: {detail}") from None
+    except UnicodeDecodeError as err:
+        raise ValueError(f"Sweep file {str(path)!r} is not UTF-8 text: {err}") from None
     if not isinstance(raw, Mapping):
         raise ValueError(f"Sweep file {str(path)!r} must hold a mapping with 'base' and 'grid'.")
     return dict(raw)
