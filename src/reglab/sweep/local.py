@@ -66,20 +66,22 @@ class LocalExecutor:
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=min(self.workers, len(runs)), mp_context=ctx,
                                  initializer=_init_worker, initargs=(self.threads,)) as pool:
-            futures = {pool.submit(_work, r): r for r in runs}
-            delivered: set[Future[dict[str, Any]]] = set()
+            # a future leaves this dict once its row is handed on: a finished run's row (with its
+            # history) is not kept for the rest of the sweep, so memory stays flat in the run count
+            futures: dict[Future[dict[str, Any]], Run] = {pool.submit(_work, r): r for r in runs}
             try:
                 for fut in as_completed(futures):
+                    run = futures.pop(fut)
                     try:
                         row = fut.result()
                     except Exception as err:  # noqa: BLE001 - a dead worker fails its run, not the sweep
-                        row = failed_row(futures[fut], self.name, err)
-                    delivered.add(fut)
+                        row = failed_row(run, self.name, err)
+                    del fut
                     on_row(row)
             except KeyboardInterrupt:
                 # stop: drop the queued runs, let the running ones end, keep those that finished
                 pool.shutdown(wait=True, cancel_futures=True)
                 for fut in futures:
-                    if fut not in delivered and fut.done() and not fut.cancelled() and fut.exception() is None:
+                    if fut.done() and not fut.cancelled() and fut.exception() is None:
                         on_row(fut.result())
                 raise
