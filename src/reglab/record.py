@@ -219,7 +219,7 @@ class Trajectory:
                                  "code). Save trajectories with Trajectory.save, which writes plain arrays.")
             raise ValueError(f"{path} is not a reglab trajectory file (not an .npz archive).")
         try:
-            with np.load(path, allow_pickle=False) as npz:
+            with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as npz:  # closes fh on a bad file
                 data = {k: npz[k] for k in npz.files}
         except ValueError as exc:
             if "pickle" in str(exc).lower():
@@ -233,7 +233,10 @@ class Trajectory:
         missing = {"steps", "values", "names", "meta"} - set(data)
         if missing:
             raise ValueError(f"{path} is not a reglab trajectory file: missing {sorted(missing)}.")
-        meta = json.loads(str(data["meta"]))
+        try:
+            meta = json.loads(str(data["meta"]))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path} is not a reglab trajectory file (damaged metadata: {exc}).") from exc
         if meta.pop("format", None) != FORMAT:
             raise ValueError(f"{path} is not a reglab trajectory file of format {FORMAT}.")
         weights = {k.split(".", 1)[1]: v for k, v in data.items() if k.startswith("weights.")}

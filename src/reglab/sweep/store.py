@@ -135,7 +135,7 @@ class ResultStore:
         if not path.is_file():
             raise FileNotFoundError(f"No history kept for run {run_id!r} in {str(self.root)!r}; "
                                     "sweep with keep_history=True (--keep-history) to keep them.")
-        return pq.read_table(path).to_pandas()
+        return _read_part(path).to_pandas()
 
     # -- reading -----------------------------------------------------------------------------------
     def part_files(self) -> list[Path]:
@@ -146,7 +146,7 @@ class ResultStore:
         """The ``run_id`` of every stored row."""
         ids: set[str] = set()
         for part in self.part_files():
-            ids.update(pq.read_table(part, columns=["run_id"]).column("run_id").to_pylist())
+            ids.update(_read_part(part, columns=["run_id"]).column("run_id").to_pylist())
         return ids
 
     def query(self, sql: str = "SELECT * FROM runs") -> Any:
@@ -167,6 +167,16 @@ class ResultStore:
                 cols = ", ".join(f"CAST(NULL AS {_duck_type(f.type)}) AS {f.name}" for f in FIXED_SCHEMA)
                 con.execute(f"CREATE VIEW runs AS SELECT {cols} WHERE false")
             return con.execute(sql).df()
+        except duckdb.Error as err:
+            named = [f for f in self.part_files() if str(f) in str(err)]
+            if named:
+                raise _damaged(named[0], err) from err
+            for part in self.part_files():  # DuckDB does not always say which file: check each footer
+                try:
+                    pq.read_metadata(part)
+                except (pa.ArrowException, OSError) as bad:
+                    raise _damaged(part, bad) from err
+            raise
         finally:
             con.close()
 
@@ -176,6 +186,20 @@ class ResultStore:
 
     def __iter__(self) -> Iterable[Path]:
         return iter(self.part_files())
+
+
+def _damaged(path: Path, err: BaseException) -> ValueError:
+    detail = " ".join(str(err).split())
+    return ValueError(f"Parquet file {str(path)!r} is damaged or not a Parquet file ({type(err).__name__}: {detail}). "
+                      "Move it aside; a sweep rerun with --resume recomputes the runs it held.")
+
+
+def _read_part(path: Path, columns: list[str] | None = None) -> pa.Table:
+    """Read one Parquet file; a truncated or corrupted file raises ``ValueError`` naming it."""
+    try:
+        return pq.read_table(path, columns=columns)
+    except (pa.ArrowException, OSError) as err:
+        raise _damaged(path, err) from err
 
 
 def _duck_type(t: pa.DataType) -> str:
