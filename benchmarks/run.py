@@ -42,6 +42,7 @@ from _harness import (  # noqa: E402
     ridge_objective,
     sparse_regression,
     time_best_of,
+    time_once,
     time_pair,
     write_atomic,
 )
@@ -179,7 +180,7 @@ def _lasso_data() -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
 
     X, y = sparse_regression(20_000, 500, 0.9, 50, 1.0, seed=0)
     Xc, yc = X - X.mean(0), y - y.mean()
-    alphas, coefs, _ = lasso_path(Xc, yc, n_alphas=64, eps=1e-3, tol=1e-6)
+    alphas, coefs, _ = lasso_path(Xc, yc, alphas=64, eps=1e-3, tol=1e-6)
     nnz = (coefs != 0).sum(0)
     alpha = float(alphas[int(np.argmin(np.abs(nnz - 50)))])
     return X, y, alphas, alpha
@@ -276,6 +277,9 @@ def case_path(repeats: int, data: tuple) -> list[Row]:
 # -- 6. logistic and ridge -------------------------------------------------------------------------------
 
 
+LOGISTIC_TOLS = (1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8)
+
+
 def case_logistic(repeats: int) -> list[Row]:
     from sklearn.linear_model import LogisticRegression
 
@@ -301,36 +305,46 @@ def case_logistic(repeats: int) -> list[Row]:
 
         def fista_at(tol: float, l1=l1, l2=l2, fi=fi):
             return lambda: solvers.fista(X, y, loss="logistic", l1=l1, l2=l2, fit_intercept=fi, tol=tol,
-                                         max_iter=100_000)
+                                         max_iter=1000)
 
         rho = 1.0 if l1 > 0 else 0.0
 
         def est_at(tol: float, fi=fi, rho=rho, lam=max(l1, l2)):
             return lambda: _path.solve_linear(X, y, loss="logistic", alpha=lam, l1_ratio=rho, fit_intercept=fi,
-                                              tol=tol, max_iter=100_000)
+                                              tol=tol, max_iter=1000)
 
-        tight = [sk_at(1e-12)(), fista_at(1e-12)()]
-        best = min(obj(tight[0].coef_, tight[0].intercept_ if fi else 0.0), obj(tight[1].coef, tight[1].intercept))
-        t_sk, g_sk = loosest_reaching(lambda tol: relative_gap(obj(*_skc(sk_at(tol)(), fi)), best), GAP)
-        t_f, g_f = loosest_reaching(lambda tol: relative_gap(obj(*_fc(fista_at(tol)())), best), GAP)
-        t_e, g_e = loosest_reaching(lambda tol: relative_gap(obj(*_ec(est_at(tol)())), best), GAP)
-        cands = {}
-        if t_sk is not None:
-            cands["ref"] = sk_at(t_sk)
-        if t_f is not None:
-            cands["fista"] = fista_at(t_f)
-        if t_e is not None:
-            cands["estimator"] = est_at(t_e)
-        times = time_best_of(cands, repeats)
-        t_r = times.get("ref")
-        ref_txt = "did not reach gap" if t_r is None else f"{_s(t_r)} LogisticRegression({skw['solver']}, tol={t_sk:g}, gap {g_sk:.1e})"
-        for key, name, tol, gap in (("fista", "solvers.fista (restart)", t_f, g_f),
-                                    ("estimator", "reglab._path.solve_linear (estimators' solver)", t_e, g_e)):
-            t = times.get(key)
-            ratio = None if t is None or t_r is None else t / t_r
-            rows.append(Row(f"6. {label} 20000×500 AR(1) ρ=0.5, to 1e-6", "did not reach gap" if t is None else
-                            f"{_s(t)} {name} (tol={tol:g}, gap {gap:.1e})", ref_txt, ratio, "≤ 1.0",
-                            None if ratio is None else ratio <= 1.0, CMD.format("logistic")))
+        # F*: a tight sklearn run, lowered by any better objective seen below; each solver's ladder
+        # runs are timed once (the logistic fits are too slow here to repeat the whole ladder)
+        ref_tight = LogisticRegression(tol=1e-10, max_iter=100_000, **skw).fit(X, y)
+        best = obj(*_skc(ref_tight, fi))
+        seen: dict[str, list[tuple[float, float, float]]] = {}
+        for key, make, unpack in (("ref", sk_at, lambda m: _skc(m, fi)), ("fista", fista_at, _fc),
+                                  ("estimator", est_at, _ec)):
+            seen[key] = []
+            for tol in LOGISTIC_TOLS:
+                t, res = time_once(make(tol))
+                value = obj(*unpack(res))
+                best = min(best, value)
+                seen[key].append((tol, t, value))
+                print(f"      {label[:12]} {key} tol={tol:g}: {t:.2f} s, objective {value:.12g}", flush=True)
+                if relative_gap(value, best) <= GAP / 10 or getattr(res, "converged", True) is False:
+                    break  # close enough, or hit max_iter (a tighter tol cannot do better)
+        chosen = {}
+        for key, runs in seen.items():
+            ok = [(tol, t, relative_gap(v, best)) for tol, t, v in runs if relative_gap(v, best) <= GAP]
+            chosen[key] = ok[0] if ok else None
+        ref = chosen["ref"]
+        ref_txt = "did not reach gap" if ref is None else \
+            f"{_s(ref[1])} LogisticRegression({skw['solver']}, tol={ref[0]:g}, gap {ref[2]:.1e})"
+        for key, name in (("fista", "solvers.fista (restart)"),
+                          ("estimator", "reglab._path.solve_linear (estimators' solver)")):
+            c = chosen[key]
+            ratio = None if c is None or ref is None else c[1] / ref[1]
+            rows.append(Row(f"6. {label} 20000×500 AR(1) ρ=0.5, to 1e-6", "did not reach gap (ladder to "
+                            f"tol={LOGISTIC_TOLS[-1]:g}, max_iter=1000)" if c is None else
+                            f"{_s(c[1])} {name} (tol={c[0]:g}, gap {c[2]:.1e})", ref_txt, ratio, "≤ 1.0",
+                            None if ratio is None else ratio <= 1.0, CMD.format("logistic"),
+                            "single timed run per setting"))
     return rows
 
 
@@ -405,7 +419,24 @@ def others(run_them: bool) -> list[str]:
     return lines
 
 
-CASES = ("tiny", "mlp", "bandwidth", "lasso", "path", "logistic", "ridge")
+def _write(args: argparse.Namespace, rows: list[Row], load_start: str, t0: float, done: bool) -> None:
+    state = "complete" if done else "in progress (a cut-off run: the cases below are those measured)"
+    lines = ["# reglab benchmarks", "",
+             "Generated by `make bench` (`.venv/bin/python benchmarks/run.py`); do not edit by hand. "
+             "ratio = reglab time / reference time, medians of alternating runs in one process.", "",
+             *machine_header(),
+             f"- load average (1/5/15 min) at start: {load_start}; at last write: {load_average()} "
+             "(the machine is shared: other engineers' test runs load its cores)",
+             f"- threads (torch and BLAS, both sides): {args.threads}",
+             f"- repeats: {args.repeats}; run {state}; wall time so far {time.perf_counter() - t0:.0f} s", "",
+             "| case | ours | reference | ratio | target | met? | command | notes |",
+             "|---|---|---|---|---|---|---|---|",
+             *[r.markdown() for r in rows], "",
+             "## Other issues' cases", "", *others(args.others and done), ""]
+    write_atomic(args.out, "\n".join(lines))
+
+
+CASES = ("tiny", "mlp", "bandwidth", "lasso", "path", "ridge", "logistic")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -445,20 +476,9 @@ def main(argv: list[str] | None = None) -> int:
             rows += case_logistic(max(3, args.repeats // 2))
         elif case == "ridge":
             rows += case_ridge(args.repeats, data)
-        for r in rows[-3:]:
-            print("   ", r.markdown(), flush=True)
-    lines = ["# reglab benchmarks", "",
-             "Generated by `make bench` (`.venv/bin/python benchmarks/run.py`); do not edit by hand. "
-             "ratio = reglab time / reference time, medians of alternating runs in one process.", "",
-             *machine_header(),
-             f"- load average (1/5/15 min) at start: {load_start}; at end: {load_average()} "
-             "(the machine is shared: other engineers' test runs load its cores)",
-             f"- threads (torch and BLAS, both sides): {args.threads}", f"- repeats: {args.repeats}; total wall time {time.perf_counter() - t0:.0f} s", "",
-             "| case | ours | reference | ratio | target | met? | command | notes |",
-             "|---|---|---|---|---|---|---|---|",
-             *[r.markdown() for r in rows], "",
-             "## Other issues' cases", "", *others(args.others), ""]
-    write_atomic(args.out, "\n".join(lines))
+        print("   ", rows[-1].markdown(), flush=True)
+        _write(args, rows, load_start, t0, done=False)  # after every case: a cut-off run keeps what it measured
+    _write(args, rows, load_start, t0, done=True)
     print(f"[bench] wrote {args.out}")
     return 0
 
