@@ -209,7 +209,15 @@ def lipschitz_constant(model: nn.Module, data: Dataset, loss: Loss, terms: Seque
             "lr='auto' is defined for linear, logistic and softmax models with their canonical loss; "
             "give a number for an MLP or your own module."
         )
-    L = _CURVATURE[loss.name] * top_eigenvalue(data.X, model.linear.bias is not None, gram=gram)
+    try:
+        L = _CURVATURE[loss.name] * top_eigenvalue(data.X, model.linear.bias is not None, gram=gram)
+    except (RuntimeError, np.linalg.LinAlgError) as err:  # torch's LinAlgError is a RuntimeError
+        raise ValueError(_overflow_advice(data, f"L cannot be computed for lr='auto' ({type(err).__name__})")) from None
+    if not math.isfinite(L):
+        raise ValueError(_overflow_advice(data, "L, the curvature for lr='auto', is not finite"))
+    if L <= 0:
+        raise ValueError("L, the curvature for lr='auto', is 0: X is all zeros (or below the dtype's range) and the "
+                         "model has no intercept. Check X, or give lr as a number.")
     for t in terms:
         if t.update == "gradient":
             if isinstance(t, L2):
@@ -483,7 +491,7 @@ def fit(
         raise TypeError(f"record must be True, False or a dict of Recorder options; got {type(record).__name__} "
                         f"{record!r}.")
     resume_from = _check_checkpointing(checkpoint, checkpoint_every, resume, optimizer)
-    if checkpoint is not None or resume is not False:
+    if checkpoint is not None or resume_from is not None:
         fast = False  # checkpointing runs the plain loop (see the docstring)
 
     net, ds, loss_fn = _resolve(model, data, loss, seed, dtype, model_args)
@@ -666,8 +674,15 @@ def _divergence(step: int, objective: float, first: float, lr: float, model: nn.
                 loss: Loss, terms: Sequence[AbstractPenalty], L: float | None) -> DivergenceError:
     max_stable = None
     if isinstance(model, LinearModel) and loss.name in _CURVATURE:
-        L = L if L is not None else lipschitz_constant(model, data, loss, terms)
-        max_stable = 2.0 / L
+        try:
+            L = L if L is not None else lipschitz_constant(model, data, loss, terms)
+            max_stable = 2.0 / L
+        except ValueError:  # L itself overflows: the advice below is the general one
+            max_stable = None
+    if not math.isfinite(first):  # the loss at the starting point: the data, not the learning rate
+        return DivergenceError(f"Training diverged at step {step} with lr={lr:g}: "
+                               + _overflow_advice(data, "the loss at the starting parameters is not finite"),
+                               step=step, lr=lr, max_stable_lr=None)
     what = "a non-finite objective or parameter" if not math.isfinite(objective) else (
         f"the objective {objective:.3g} is more than 10⁶ × its start ({first:.3g})"
     )
@@ -676,3 +691,12 @@ def _divergence(step: int, objective: float, first: float, lr: float, model: nn.
               else "Lower the learning rate (by 10×, say).")
     return DivergenceError(f"Training diverged at step {step} with lr={lr:g}: {what}. {advice}",
                            step=step, lr=lr, max_stable_lr=max_stable)
+
+
+def _overflow_advice(data: Dataset, what: str) -> str:
+    """Say that ``what`` comes from the data's scale overflowing its dtype, and what to do."""
+    x_max = float(data.X.abs().max()) if data.X.numel() else 0.0
+    y_max = float(data.y.abs().max()) if data.y.numel() and data.y.is_floating_point() else 0.0
+    return (f"{what} in {str(data.X.dtype).replace('torch.', '')}: the data's scale (max |X| = {x_max:.3g}, "
+            f"max |y| = {y_max:.3g}) overflows it when squared. Standardize X (sklearn.preprocessing."
+            "StandardScaler) and rescale y, or use dtype=torch.float64; the learning rate is not the cause.")
