@@ -64,7 +64,7 @@ def soft_threshold(v: Tensor, threshold: float | Tensor) -> Tensor:
     Examples
     --------
     >>> soft_threshold(torch.tensor([-2.0, -0.5, 0.0, 0.5, 2.0]), 1.0)
-    tensor([-1., -0., 0., 0., 1.])
+    tensor([-1., -0.,  0.,  0.,  1.])
     """
     return torch.sign(v) * torch.clamp(v.abs() - threshold, min=0.0)
 
