@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SWEEP = {
     "base": {"data": {"scenario": "zero_column", "n": 40, "p": 3}, "penalties": [{"kind": "l2", "strength": 0.1}],
              "lr": 0.05, "steps": 30},
-    "grid": {"penalties.0.strength": [round(0.001 * (i + 1), 4) for i in range(40)], "seed": [0, 1]},
+    "grid": {"penalties.0.strength": [round(0.001 * (i + 1), 4) for i in range(20)], "seed": [0, 1]},
 }
 
 
