@@ -42,11 +42,13 @@ def classification() -> tuple[np.ndarray, np.ndarray]:
 # -- scikit-learn's estimator checks ---------------------------------------------------------------
 
 # A representative, complete set: every estimator, every penalty through the default (exact) route,
-# and every update rule through the engine for one penalty each (the linear engine routes run
-# max_iter optimizer steps, so the full penalty × rule product would take minutes on two cores;
-# the rule × penalty semantics are tested in tests/test_updates.py and below). Engine routes use
-# tol=None: they run max_iter plain steps and claim no convergence they have not reached.
-_ENGINE = {"max_iter": 100, "tol": None}
+# and every update rule through the engine for one penalty each (the rule × penalty semantics are
+# tested in tests/test_updates.py and below). Engine routes use tol=None: they run max_iter plain
+# steps and claim no convergence they have not reached. 30 steps at lr = 1/L (linear) and 60 Adam /
+# gradient steps (MLP) are enough for every check's accuracy threshold on its small data; each step
+# of the engine costs ~1–2 ms, so the step counts set this suite's time.
+_ENGINE = {"max_iter": 30, "tol": None}
+_MLP = {"hidden_layer_sizes": (16,), "max_iter": 60}
 ESTIMATORS = [
     *[GDRegressor(penalty=p) for p in ("l2", "l1", "elasticnet", None)],
     *[GDClassifier(penalty=p) for p in ("l2", "l1", "elasticnet", None)],
@@ -56,9 +58,9 @@ ESTIMATORS = [
     GDRegressor(penalty="l1", update="cumulative", **_ENGINE),
     GDClassifier(penalty="elasticnet", update="proximal", **_ENGINE),
     GDClassifier(penalty="l1", update="gradient", **_ENGINE),
-    MLPRegressor(hidden_layer_sizes=(16,), max_iter=200),
-    MLPClassifier(hidden_layer_sizes=(16,), max_iter=200),
-    MLPClassifier(hidden_layer_sizes=(16,), penalty="l1", max_iter=200),
+    MLPRegressor(**_MLP),
+    MLPClassifier(**_MLP),
+    MLPClassifier(penalty="l1", **_MLP),
     GDRegressorCV(n_alphas=8, cv=3),
     GDClassifierCV(alphas=[0.1, 0.01, 0.001], cv=3, tol=1e-3),
 ]
@@ -86,7 +88,6 @@ def _check_id(value: object) -> str:
     return func.__name__ + (f"({','.join(f'{k}={v}' for k, v in kwargs.items())})" if kwargs else "")
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize(("estimator", "check"), _checks(), ids=_check_id)
 def test_sklearn_estimator_checks(estimator: object, check: object) -> None:
     check(estimator)
@@ -300,3 +301,19 @@ def test_diabetes_cv_path_zeros_at_alpha_max() -> None:
     cv = GDRegressorCV(n_alphas=10, cv=3).fit(X, y)
     assert cv.alphas_[0] > cv.alphas_[-1]
     assert cv.alpha_min_ < cv.alphas_[0]
+
+
+# -- threads ---------------------------------------------------------------------------------------
+
+
+def test_small_problems_run_on_one_thread_and_large_ones_keep_the_setting() -> None:
+    from threadpoolctl import threadpool_info
+
+    from reglab._path import threads_for
+
+    before = {i["filepath"]: i["num_threads"] for i in threadpool_info()}
+    with threads_for(2000, 100):
+        assert all(i["num_threads"] == 1 for i in threadpool_info())
+    with threads_for(20_000, 1000):
+        assert {i["filepath"]: i["num_threads"] for i in threadpool_info()} == before
+    assert {i["filepath"]: i["num_threads"] for i in threadpool_info()} == before

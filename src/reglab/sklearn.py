@@ -36,12 +36,12 @@ import numpy as np
 import torch
 from scipy.special import expit, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import check_cv
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from reglab.exceptions import ConvergenceWarning
 from reglab._path import (
     Path,
     _penalty_rho,
@@ -50,6 +50,7 @@ from reglab._path import (
     path_solutions,
     regularization_path,
     solve_linear,
+    threads_for,
 )
 
 __all__ = [
@@ -180,9 +181,11 @@ class _BaseGD(BaseEstimator):
                     optimizer: str, lr: float | str, max_iter: int, tol: float | None) -> Any:
         from reglab.fit import fit
 
-        result = fit(model, (_as_writable(X), y), loss=loss, penalties=terms, optimizer=optimizer, lr=lr,
-                     steps=max_iter, batch_size=self.batch_size, seed=_seed(self.random_state),
-                     record=bool(self.record), tol=tol)
+        width = max([X.shape[1], *(m.out_features for m in model.modules() if isinstance(m, torch.nn.Linear))])
+        with threads_for(X.shape[0] if self.batch_size is None else min(self.batch_size, X.shape[0]), width):
+            result = fit(model, (_as_writable(X), y), loss=loss, penalties=terms, optimizer=optimizer, lr=lr,
+                         steps=max_iter, batch_size=self.batch_size, seed=_seed(self.random_state),
+                         record=bool(self.record), tol=tol)
         if tol is not None and result.status == "max_steps":
             warnings.warn(
                 f"{type(self).__name__} did not converge in max_iter={max_iter} steps (tol={tol:g}); "

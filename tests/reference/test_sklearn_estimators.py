@@ -65,7 +65,12 @@ def test_classifier_matches_logistic_regression(data, term) -> None:
     X, y = _classification(data)
     params = sklearn_params(term, len(X), "LogisticRegression")
     solver = "lbfgs" if term.kind == "l2" else "liblinear"
-    kwargs = {"C": params["C"], "tol": 1e-10, "max_iter": 100_000, "solver": solver}
+    # liblinear visits coordinates in a random order (a fixed seed makes the reference reproducible)
+    # and at tol=1e-10 can fail to converge on breast_cancer within 100 000 iterations (a
+    # ConvergenceWarning after ~55 s); at 1e-8 it converges in ~20 ms to within 1e-10 relative of
+    # saga's tol=1e-10 objective, far inside the 1e-5 asserted here
+    tol = 1e-10 if term.kind == "l2" else 1e-8
+    kwargs = {"C": params["C"], "tol": tol, "max_iter": 100_000, "solver": solver, "random_state": 0}
     if term.kind == "l1":
         kwargs["l1_ratio"] = 1.0
         kwargs["intercept_scaling"] = 1e4  # liblinear penalizes its intercept; make that negligible
