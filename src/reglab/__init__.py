@@ -6,6 +6,7 @@ The public API is re-exported here; nothing is defined in this file.
 
 from reglab.data import Dataset
 from reglab.diagnose import Diagnosis, diagnose
+from reglab.exceptions import ConvergenceWarning, NumericalWarning
 from reglab.fit import DivergenceError, FitResult, fit
 from reglab.penalties import L1, L2, ElasticNet
 from reglab.record import Recorder, Trajectory, watch
@@ -16,6 +17,8 @@ __version__ = "0.1.0"
 __all__ = [
     "L1",
     "L2",
+    "NumericalWarning",
+    "ConvergenceWarning",
     "Dataset",
     "Diagnosis",
     "DivergenceError",

@@ -172,7 +172,8 @@ def _check_xy(X: Any, y: Any, dtype: torch.dtype, what: str = "") -> tuple[np.nd
     np_dtype = np.float32 if dtype == torch.float32 else np.float64
     X = _to_numpy(X)
     y = _to_numpy(y)
-    Xn = check_array(X, dtype=np_dtype, ensure_all_finite=True, input_name="X")
+    with np.errstate(over="ignore", invalid="ignore"):  # beyond the dtype's range: inf, which check_array names
+        Xn = check_array(X, dtype=np_dtype, ensure_all_finite=True, input_name="X")
     yn = np.asarray(y)
     if yn.ndim == 2 and yn.shape[1] == 1:
         yn = yn[:, 0]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
@@ -21,7 +22,8 @@ from torch import Tensor, nn
 from reglab.data import Dataset, as_dataset
 from reglab.losses import Loss, get_loss
 from reglab.models import MODELS, LinearModel, build_model
-from reglab.penalties import AbstractPenalty, ElasticNet, L2
+from reglab.exceptions import NumericalWarning
+from reglab.penalties import L1, AbstractPenalty, ElasticNet, L2
 from reglab.solvers import prepare_fast_path, top_eigenvalue
 from reglab.updates import Regularized
 
@@ -495,6 +497,8 @@ def fit(
         fast = False  # checkpointing runs the plain loop (see the docstring)
 
     net, ds, loss_fn = _resolve(model, data, loss, seed, dtype, model_args)
+    if isinstance(net, LinearModel):
+        _warn_feature_scales(ds)
     fast_path = prepare_fast_path(net, ds.X, ds.y, loss_fn, terms, optimizer, record=bool(record),
                                   batch_size=batch_size, steps=steps, fast=fast)
     L = None
@@ -634,6 +638,7 @@ def fit(
     elapsed = time.perf_counter() - t0
     if recorder is not None:
         recorder.close()
+    _warn_l1_gradient_rise(history, terms, float(lr), status)
     return FitResult(model=net, data=ds, loss=loss_fn, terms=terms, optimizer=opt, history=history,
                      status=status, steps_run=step, lr=float(lr), seed=seed, recorder=recorder, elapsed=elapsed)
 
@@ -699,4 +704,52 @@ def _overflow_advice(data: Dataset, what: str) -> str:
     y_max = float(data.y.abs().max()) if data.y.numel() and data.y.is_floating_point() else 0.0
     return (f"{what} in {str(data.X.dtype).replace('torch.', '')}: the data's scale (max |X| = {x_max:.3g}, "
             f"max |y| = {y_max:.3g}) overflows it when squared. Standardize X (sklearn.preprocessing."
-            "StandardScaler) and rescale y, or use dtype=torch.float64; the learning rate is not the cause.")
+            "StandardScaler) and rescale y" + (", or use dtype=torch.float64" if data.X.dtype != torch.float64 else "")
+            + "; the learning rate is not the cause.")
+
+
+_SCALE_SPREAD: Final = 1e4  # largest / smallest column standard deviation that triggers the warning
+
+
+def _warn_feature_scales(data: Dataset) -> None:
+    """NumericalWarning when X's columns differ in scale by more than ``_SCALE_SPREAD``.
+
+    One learning rate serves every weight, and a stable one (< 2/L) is set by the largest-scale
+    column; a column 10⁴ times smaller then needs ~10⁸ times more steps. Constant columns are ignored.
+    """
+    if data.n_samples < 2:
+        return
+    std = data.X.to(torch.float64).std(dim=0)
+    std = std[std > 0]
+    if std.numel() < 2:
+        return
+    spread = float(std.max() / std.min())
+    if spread > _SCALE_SPREAD:
+        warnings.warn(
+            f"X's columns differ in scale by {spread:.3g}× (standard deviations {float(std.min()):.3g} to "
+            f"{float(std.max()):.3g}): one learning rate (lr='auto' included) is set by the largest, and the "
+            "weights of the smallest-scale columns will barely move. Standardize X "
+            "(sklearn.preprocessing.StandardScaler) before fitting.",
+            NumericalWarning, stacklevel=3,
+        )
+
+
+def _warn_l1_gradient_rise(history: History, terms: Sequence[AbstractPenalty], lr: float, status: str) -> None:
+    """NumericalWarning when an L1 part applied by the gradient rule left the objective above its start.
+
+    The subgradient step moves each weight by lr·λ·sign(w) every step, so weights cannot settle at
+    zero: they oscillate with amplitude ~lr·λ. When that amplitude is large the run ends worse than it
+    started, with no divergence to report.
+    """
+    if status == "diverged" or len(history.objective) < 2:
+        return
+    l1 = [t.strength if isinstance(t, L1) else t.l1_strength for t in terms
+          if t.update == "gradient" and isinstance(t, (L1, ElasticNet))]
+    first, last = history.objective[0], history.objective[-1]
+    if l1 and math.isfinite(last) and last > first:
+        warnings.warn(
+            f"The objective rose from {first:.4g} to {last:.4g}: the L1 penalty applied by the gradient rule moves "
+            f"each weight by lr·strength = {lr * max(l1):.3g} per step, so weights oscillate instead of settling "
+            "at zero. Use update='proximal' (exact zeros), or lower lr.",
+            NumericalWarning, stacklevel=3,
+        )

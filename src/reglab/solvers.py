@@ -111,7 +111,8 @@ def _xtx(X: Tensor) -> Tensor:
     flops of the general product torch runs)."""
     if X.device.type == "cpu" and not X.requires_grad and X.dtype in (torch.float32, torch.float64):
         Xn = X.numpy()
-        return torch.from_numpy(Xn.T @ Xn)
+        with np.errstate(over="ignore", invalid="ignore"):  # as torch's product: inf, caught by fit's checks
+            return torch.from_numpy(Xn.T @ Xn)
     return X.T @ X
 
 
