@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
 import torch
 
 from reglab.claims.base import (DOES_NOT_HOLD, HOLDS, ClaimResult, RunConfig, command_for, figure_from_matplotlib,
