@@ -29,6 +29,7 @@ from typing import Any, Final, NamedTuple
 
 import contextlib
 import functools
+import math
 from collections.abc import Iterator
 
 import numpy as np
@@ -220,7 +221,8 @@ def threads_for(n: int, p: int) -> Iterator[None]:
 
 
 def _soft(v: np.ndarray, t: np.ndarray | float) -> np.ndarray:
-    return np.sign(v) * np.maximum(np.abs(v) - t, 0.0)
+    # v − clip(v, −t, t): sign(v)·max(|v| − t, 0) in two ufunc calls
+    return v - np.clip(v, -t, t)
 
 
 class _Design:
@@ -273,6 +275,16 @@ class _Design:
         value, G = _loss_and_grad_z(Z, self.Yc, self.loss)
         return value, self.X.T @ G, G.sum(0)
 
+    def grad(self, W: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The loss gradient in (W, b) without its value (what each FISTA step needs)."""
+        if self.gram is not None:
+            return 2.0 * (self.gram @ W - self.xty), self._no_b
+        return self.loss_grad(W, b)[1:]
+
+    @property
+    def _no_b(self) -> np.ndarray:
+        return np.zeros(self.k)
+
     def intercept(self, W: np.ndarray, b: np.ndarray) -> np.ndarray:
         if self.centre:
             return self.y_mean - self.x_mean @ W
@@ -307,19 +319,25 @@ def _fista(d: _Design, lam: float, rho: float, f: np.ndarray, W0: np.ndarray, b0
     _, gW, gb = d.loss_grad(W, b)
     if _kkt(W, gW, gb, lam, rho, f, d.free_b) <= target:
         return W, b, 0, True
+    free_b = d.free_b
     for it in range(1, max_iter + 1):
-        _, gW, gb = d.loss_grad(VW, Vb)
+        gW, gb = d.grad(VW, Vb)
         W_new = _soft(VW - step * gW, thresh) * shrink
-        b_new = Vb - step * gb if d.free_b else b
+        b_new = Vb - step * gb if free_b else b
         # restart when the momentum points uphill: (V − x⁺)·(x⁺ − x) > 0
-        if np.sum((VW - W_new) * (W_new - W)) + np.sum((Vb - b_new) * (b_new - b)) > 0:
+        dW = W_new - W
+        uphill = float(np.vdot(VW - W_new, dW))
+        if free_b:
+            db = b_new - b
+            uphill += float(np.vdot(Vb - b_new, db))
+        if uphill > 0:
             t = 1.0
             VW, Vb = W_new, b_new
         else:
-            t_new = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t * t))
+            t_new = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
             beta = (t - 1.0) / t_new
-            VW = W_new + beta * (W_new - W)
-            Vb = b_new + beta * (b_new - b)
+            VW = W_new + beta * dW
+            Vb = b_new + beta * db if free_b else b_new
             t = t_new
         W, b = W_new, b_new
         if it % 10 == 0 or it == max_iter:
