@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -106,6 +107,38 @@ def test_on_divergence_stop_returns_status_diverged() -> None:
     assert res.status == "diverged"
     assert res.steps_run < 500
     assert res.history.step[-1] == res.steps_run
+
+
+class _WithSpare(nn.Module):
+    """A linear model with a parameter the loss never reads (only the logged finiteness check sees it)."""
+
+    def __init__(self, spare: float) -> None:
+        super().__init__()
+        self.linear = nn.Linear(5, 1, dtype=torch.float32)
+        self.spare = nn.Parameter(torch.tensor([1.0, spare, -2.0], dtype=torch.float32))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x).squeeze(-1)
+
+
+@pytest.mark.parametrize("concat_max", [0, 1 << 20], ids=["per-tensor-max", "one-concatenated-max"])
+@pytest.mark.parametrize("spare", [math.nan, math.inf, -math.inf])
+def test_a_non_finite_parameter_the_loss_never_reads_stops_training_as_diverged(
+        spare: float, concat_max: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys.modules["reglab.fit"], "_CONCAT_MAX", concat_max)  # the module, not the function
+    x = torch.randn(40, 5, generator=torch.Generator().manual_seed(0))
+    res = fit(_WithSpare(spare), (x, x[:, 0]), lr=0.01, steps=20, on_divergence="stop")
+    assert res.status == "diverged"
+    assert res.steps_run == 0
+
+
+def test_a_huge_finite_float32_parameter_is_not_mistaken_for_divergence() -> None:
+    # 1e38 in float32: its square or a sum of two would overflow to inf, its max |w| does not
+    x = torch.randn(40, 5, generator=torch.Generator().manual_seed(0))
+    res = fit(_WithSpare(1e38), (x, x[:, 0]), lr=0.01, steps=20, on_divergence="stop", log_every=1)
+    assert res.status != "diverged"
+    assert res.steps_run == 20
+    assert len(res.history) == 21
 
 
 # -- determinism -------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ __all__ = ["DivergenceError", "FitResult", "History", "fit", "lipschitz_constant
 OPTIMIZERS: Final = ("gd", "sgd", "momentum", "nesterov", "adam", "lbfgs", "fista")
 STATUSES: Final = ("converged", "max_steps", "diverged")
 _MAX_LOG: Final = 1000
+_CONCAT_MAX: Final = 1 << 20  # parameters (elements) up to which the logged finiteness check copies them into one
 
 
 class DivergenceError(RuntimeError):
@@ -507,6 +508,8 @@ def fit(
         lr = 1.0 / L
     assert isinstance(lr, float)
     params = [p for p in net.parameters() if p.requires_grad]
+    nonempty = [p for p in params if p.numel()]  # the logged finiteness check: max |w| over all (no_grad)
+    concat = sum(p.numel() for p in nonempty) <= _CONCAT_MAX  # small models: one cat + one max (no per-tensor ops)
     opt = Regularized(_build_optimizer(optimizer, params, lr, momentum), net, terms,
                       allow_weight_decay=allow_weight_decay)
 
@@ -572,10 +575,23 @@ def fit(
     def log(step: int, data_loss: float) -> bool:
         """Append to the history; True when training should stop (converged or diverged)."""
         nonlocal first_objective, previous, kkt0, status
-        penalty = float(opt.penalty_value())
+        # one fused reduction and one host transfer: the max |w| over all parameters (NaN and ±inf
+        # propagate through a max, which cannot overflow: finite max ⇔ every parameter finite) and,
+        # when there are terms, the penalty value beside it
+        with torch.no_grad():
+            if not nonempty:
+                w_max = torch.zeros((), dtype=torch.float64)
+            elif concat:
+                w_max = torch.cat([p.reshape(-1) for p in nonempty]).abs().max()
+            else:
+                w_max = torch.stack(torch._foreach_norm(nonempty, math.inf)).max()
+            if opt.terms:
+                penalty, w_max_value = torch.stack([opt.penalty_value(), w_max.to(torch.float64)]).tolist()
+            else:
+                penalty, w_max_value = 0.0, w_max.item()
         history.append(step, data_loss, penalty, float(opt.param_groups[0]["lr"]))
         objective = data_loss + penalty
-        finite = math.isfinite(objective) and all(bool(torch.isfinite(p).all()) for p in params)
+        finite = math.isfinite(objective) and math.isfinite(w_max_value)
         if first_objective is None:
             first_objective = objective
         if not finite or (first_objective > 0 and objective > 1e6 * first_objective):
