@@ -471,6 +471,8 @@ def fit(
     lr = _check_lr(lr)
     if batch_size is not None:
         batch_size = _check_int(batch_size, "batch_size", 1)
+    if log_every is not None:
+        log_every = _check_int(log_every, "log_every", 1)
     if tol is not None and (not isinstance(tol, (int, float)) or not tol >= 0):
         raise ValueError(f"tol must be a non-negative number or None; got {tol!r}.")
     if on_divergence not in ("raise", "stop"):

@@ -215,6 +215,7 @@ BAD_FIT_ARGS: dict[str, list[Any]] = {
     "dtype": ["float64", torch.int64],
     "record": ["yes"],
     "model_args": [{"hidden": "x"}, {"nope": 1}],
+    "log_every": [0, -5, 2.5],
 }
 
 
@@ -233,7 +234,8 @@ def test_fit_refuses_each_wrong_argument_naming_it(key: str, data: Any) -> None:
     words = {"model": ("model",), "loss": ("loss",), "optimizer": ("optimizer",), "lr": ("lr",),
              "steps": ("steps",), "batch_size": ("batch_size",), "seed": ("seed",), "tol": ("tol",),
              "penalties": ("penalt", "term"), "on_divergence": ("on_divergence",), "dtype": ("dtype",),
-             "record": ("record",), "model_args": ("hidden", "nope", "argument")}[key]
+             "record": ("record",), "model_args": ("hidden", "nope", "argument"),
+             "log_every": ("log_every",)}[key]
     res = _outcome("fit", f"bad_arg:{key}", lambda: reglab.fit(data=(X, y), **kwargs), words)
     assert res is None, f"fit accepted {key}={value!r}"
 
