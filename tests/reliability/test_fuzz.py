@@ -178,8 +178,9 @@ def test_fit_ends_in_typed_error_or_finite_result(case: Any, lr: Any, optimizer:
     _check_fit_result(res)
 
 
-@FUZZ
-@given(bad_data(), st.sampled_from(["gd_regressor", "gd_classifier", "mlp_regressor", "mlp_classifier"]))
+@pytest.mark.parametrize("which", ["gd_regressor", "gd_classifier", "mlp_regressor", "mlp_classifier"])
+@settings(FUZZ, max_examples=20)
+@given(case=bad_data())
 def test_estimators_end_in_typed_error_or_finite_coefficients(case: Any, which: str) -> None:
     category, X, y, words = case
     if which.endswith("classifier") and category not in ("wrong_dtype",) and isinstance(y, np.ndarray) \
