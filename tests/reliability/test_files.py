@@ -134,6 +134,21 @@ def test_a_damaged_parquet_part_is_refused_with_an_error_naming_the_file(store: 
             read()
 
 
+def test_a_flipped_byte_inside_a_parquet_data_page_is_caught_by_its_page_checksum(tmp_path: Path) -> None:
+    s = ResultStore(tmp_path / "store")
+    values = np.random.default_rng(0).normal(size=2000)  # the data pages are mostly these float bytes
+    s.write_rows([{"run_id": f"r{i}", "status": "max_steps", "train_loss": float(v)} for i, v in enumerate(values)],
+                 keep_history=False)
+    (part,) = s.part_files()
+    data = bytearray(part.read_bytes())
+    footer_start = len(data) - 8 - int.from_bytes(data[-8:-4], "little")
+    data[footer_start // 2] ^= 0x01  # one bit, in the middle of the column chunks: the footer stays intact
+    part.write_bytes(bytes(data))
+    for read in (s.stored_ids, s.read):
+        with pytest.raises(ValueError, match=re.escape(part.name)):
+            read()
+
+
 def test_a_stale_temporary_part_is_ignored_by_readers_and_cleaned(store: ResultStore) -> None:
     (store.parts / ".part-x.parquet.abc.tmp").write_bytes(b"half a part")
     assert store.stored_ids() == {f"r{i}" for i in range(50)}

@@ -26,7 +26,9 @@ Examples
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -35,7 +37,7 @@ from typing import Any, Final
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from reglab._io import atomic_path, atomic_write_text, clean_temporary
+from reglab._io import atomic_write_bytes, atomic_write_text, clean_temporary
 from reglab.sweep.runner import HISTORY_KEY
 from reglab.sweep.spec import param_column
 
@@ -120,14 +122,16 @@ class ResultStore:
                 if r.get(HISTORY_KEY):
                     self._write_atomic(pa.table(r[HISTORY_KEY]), self.root / "history", f"{r['run_id']}.parquet")
         table = self._table([{k: v for k, v in r.items() if k != HISTORY_KEY} for r in rows])
-        return self._write_atomic(table, self.parts, f"part-{uuid.uuid4().hex}.parquet")
+        data = _parquet_bytes(table)
+        # the part's name carries the SHA-256 of its bytes: any damage, footer included, is caught
+        name = f"part-{uuid.uuid4().hex}-{hashlib.sha256(data).hexdigest()[:_DIGEST]}.parquet"
+        atomic_write_bytes(self.parts / name, data)
+        return self.parts / name
 
     @staticmethod
     def _write_atomic(table: pa.Table, folder: Path, name: str) -> Path:
-        final = folder / name
-        with atomic_path(final) as tmp, open(tmp, "wb") as fh:
-            pq.write_table(table, fh)
-        return final
+        atomic_write_bytes(folder / name, _parquet_bytes(table))
+        return folder / name
 
     def history(self, run_id: str) -> Any:
         """The kept history of one run as a DataFrame (``FileNotFoundError`` when it was not kept)."""
@@ -146,6 +150,7 @@ class ResultStore:
         """The ``run_id`` of every stored row."""
         ids: set[str] = set()
         for part in self.part_files():
+            self._verify(part)  # every column's pages, not only run_id's
             ids.update(_read_part(part, columns=["run_id"]).column("run_id").to_pylist())
         return ids
 
@@ -158,6 +163,8 @@ class ResultStore:
         """
         import duckdb
 
+        for part in self.part_files():
+            self._verify(part)
         con = duckdb.connect()
         try:
             files = [str(p) for p in self.part_files()]
@@ -180,6 +187,11 @@ class ResultStore:
         finally:
             con.close()
 
+    @staticmethod
+    def _verify(part: Path) -> None:
+        """Read every page of ``part`` with its checksum checked (DuckDB and column reads do not)."""
+        _read_part(part)
+
     def read(self) -> Any:
         """Every stored row as a DataFrame."""
         return self.query("SELECT * FROM runs")
@@ -194,10 +206,28 @@ def _damaged(path: Path, err: BaseException) -> ValueError:
                       "Move it aside; a sweep rerun with --resume recomputes the runs it held.")
 
 
+_DIGEST: Final = 16
+_PART_NAME: Final = re.compile(r"part-[0-9a-f]{32}-(?P<digest>[0-9a-f]{16})\.parquet")
+
+
+def _parquet_bytes(table: pa.Table) -> bytes:
+    """``table`` as Parquet bytes, with page checksums (CRC32) that readers verify."""
+    buf = pa.BufferOutputStream()  # in memory; the caller writes it atomically
+    pq.write_table(table, buf, write_page_checksum=True)
+    return buf.getvalue().to_pybytes()
+
+
 def _read_part(path: Path, columns: list[str] | None = None) -> pa.Table:
-    """Read one Parquet file; a truncated or corrupted file raises ``ValueError`` naming it."""
+    """Read one Parquet file; a truncated or corrupted file raises ``ValueError`` naming it.
+
+    A part whose name carries a digest is checked against it first, so a damaged footer or page
+    is refused even where Parquet's own checks would read it without complaint.
+    """
+    named = _PART_NAME.fullmatch(path.name)
+    if named and hashlib.sha256(path.read_bytes()).hexdigest()[:_DIGEST] != named["digest"]:
+        raise _damaged(path, ValueError("its bytes do not match the SHA-256 digest in its name"))
     try:
-        return pq.read_table(path, columns=columns)
+        return pq.read_table(path, columns=columns, page_checksum_verification=True)
     except (pa.ArrowException, OSError) as err:
         raise _damaged(path, err) from err
 
