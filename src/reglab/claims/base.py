@@ -344,6 +344,36 @@ def zero_column_heads(data: Any, n_members: int, column: int, seed: int) -> Head
     return Heads(members)
 
 
+def train_zero_column_weight(
+    data: Any,
+    heads: Heads,
+    column: int,
+    grid: Sequence[tuple[float, float]],
+    make_term: Callable[..., AbstractPenalty],
+    steps: int,
+) -> np.ndarray:
+    """Train each head by GD with its own (η, λ) from ``grid``, the term on the zero column's weight only.
+
+    ``make_term(λ, on=...)`` builds the term (``L2``, or ``functools.partial(L1, update=...)``);
+    the loss is the sum of the heads' squared losses, so each head gets exactly its own gradient.
+
+    Returns
+    -------
+    ndarray of shape (steps + 1, len(grid))
+        The weight ``linear.weight[0, column]`` of every head, from its initial value on.
+    """
+    terms = []
+    for name, (_, lam) in zip(heads.members, grid):
+        mask = torch.zeros_like(heads.members[name].linear.weight, dtype=torch.bool)
+        mask[0, column] = True
+        terms.append(make_term(lam, on={f"members.{name}.linear.weight": mask}))
+    X, y = data.X, data.y
+    opt = torch.optim.SGD(heads.param_groups([lr for lr, _ in grid]))
+    return run_hand_loop(
+        heads, lambda h: sum(((m(X)[:, 0] - y) ** 2).mean() for m in h.members.values()), terms, opt, steps,
+        lambda h: torch.stack([m.linear.weight[0, column] for m in h.members.values()]))
+
+
 class BatchedMLP(nn.Module):
     """K independent one-hidden-layer MLPs trained as one module (see :class:`BatchedLinear`).
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 import time
+from functools import partial
 
 import numpy as np
-import torch
 
 from reglab.claims.base import (DOES_NOT_HOLD, HOLDS, HOLDS_WITH_CORRECTION, ClaimResult, RunConfig, command_for,
-                                figure_from_matplotlib, fmt, new_figure, run_hand_loop, zero_column_heads)
+                                figure_from_matplotlib, fmt, new_figure, train_zero_column_weight, zero_column_heads)
 from reglab.data import zero_column
 from reglab.penalties import L1
 
@@ -43,16 +43,7 @@ def run(config: RunConfig) -> ClaimResult:
     w0 = abs(float(next(iter(heads.members.values())).linear.weight[0, col].detach()))
     # enough steps to reach zero from w_0 in every run, then a tail of at least TAIL steps
     steps = max(math.ceil(w0 / (lr * lam)) for lr, lam in grid) + 2 * TAIL
-    terms = []
-    for name, (_, lam) in zip(heads.members, grid):
-        mask = torch.zeros(1, p, dtype=torch.bool)
-        mask[0, col] = True
-        terms.append(L1(lam, on={f"members.{name}.linear.weight": mask}, update="gradient"))
-    X, y = data.X, data.y
-    opt = torch.optim.SGD(heads.param_groups([lr for lr, _ in grid]))
-    paths = run_hand_loop(
-        heads, lambda h: sum(((m(X)[:, 0] - y) ** 2).mean() for m in h.members.values()), terms, opt, steps,
-        lambda h: torch.stack([m.linear.weight[0, col] for m in h.members.values()]))
+    paths = train_zero_column_weight(data, heads, col, grid, partial(L1, update="gradient"), steps)
     rows = []
     for k, (lr, lam) in enumerate(grid):
         path = paths[:, k]

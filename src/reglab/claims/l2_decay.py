@@ -5,10 +5,9 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import torch
 
 from reglab.claims.base import (DOES_NOT_HOLD, HOLDS, HOLDS_WITH_CORRECTION, ClaimResult, RunConfig, command_for,
-                                figure_from_matplotlib, fitted_rate, fmt, new_figure, run_hand_loop,
+                                figure_from_matplotlib, fitted_rate, fmt, new_figure, train_zero_column_weight,
                                 zero_column_heads)
 from reglab.data import zero_column
 from reglab.penalties import L2
@@ -62,17 +61,7 @@ def run(config: RunConfig) -> ClaimResult:
     n, p, col = 100, 5, 0
     data = zero_column(n=n, p=p, column=col, seed=config.seed)
     heads = zero_column_heads(data, len(grid), col, config.seed)
-    names = list(heads.members)
-    terms = []
-    for name, (_, lam) in zip(names, grid):
-        mask = torch.zeros(1, p, dtype=torch.bool)
-        mask[0, col] = True
-        terms.append(L2(lam, on={f"members.{name}.linear.weight": mask}))
-    X, y = data.X, data.y
-    opt = torch.optim.SGD(heads.param_groups([lr for lr, _ in grid]))
-    paths = run_hand_loop(
-        heads, lambda h: sum(((m(X)[:, 0] - y) ** 2).mean() for m in h.members.values()), terms, opt, steps,
-        lambda h: torch.stack([m.linear.weight[0, col] for m in h.members.values()]))
+    paths = train_zero_column_weight(data, heads, col, grid, L2, steps)
     rows = []
     for k, (lr, lam) in enumerate(grid):
         path = paths[:, k]
