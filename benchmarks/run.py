@@ -423,7 +423,7 @@ def case_ridge(repeats: int, data: tuple) -> list[Row]:
     others = "; ".join(f"{k}: {_s(v)}" for k, v in times.items())
     return [Row("6. ridge 20000×500 AR(1) (λ=1e-2 ⇔ alpha=nλ)", f"{_s(t_o)} solvers.ridge_solve (Cholesky, gap {g_ours:.1e})",
                 f"{_s(t_r)} {ref_name}", t_o / t_r, "≤ 1.0", t_o / t_r <= 1.0, CMD.format("ridge"), others),
-            Row("6. ridge, the estimators' solver", f"{_s(t_e)} reglab._path.solve_linear (lstsq gelsd)",
+            Row("6. ridge, the estimators' solver", f"{_s(t_e)} reglab._path.solve_linear (Cholesky on the Gram form)",
                 f"{_s(t_r)} {ref_name}", t_e / t_r, "≤ 1.0", t_e / t_r <= 1.0, CMD.format("ridge"), "")]
 
 

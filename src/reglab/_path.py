@@ -378,7 +378,14 @@ def _lbfgs_split(d: _Design, lam: float, rho: float, f: np.ndarray, W0: np.ndarr
 
 
 def _ridge_direct(d: _Design, lam: float, f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Least squares on [X/√n; diag(√(λ f))] — the minimum-norm solution when singular."""
+    """(XᵀX/n + diag(λf)) W = XᵀY/n by Cholesky when the Gram form exists and every λf > 0;
+    otherwise least squares on [X/√n; diag(√(λ f))] — the minimum-norm solution when singular."""
+    if d.gram is not None and np.all(lam * f > 0):
+        A = d.gram + np.diag(lam * f)
+        try:
+            return scipy.linalg.solve(A, d.xty, assume_a="pos", check_finite=False), np.zeros(d.k)
+        except np.linalg.LinAlgError:
+            pass  # numerically not positive definite: the least-squares route below
     A = np.vstack([d.X / np.sqrt(d.n), np.diag(np.sqrt(lam * f))])
     B = np.vstack([d.Yc / np.sqrt(d.n), np.zeros((d.p, d.k))])
     W = scipy.linalg.lstsq(A, B, lapack_driver="gelsd")[0]
