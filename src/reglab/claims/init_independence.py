@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 import torch
@@ -107,19 +108,13 @@ def run(config: RunConfig) -> ClaimResult:
     )
     fig, axes = new_figure(2)
     ax = axes[0][0]
-    order = np.argsort(final[0])
-    for k in range(n_inits):
-        ax.plot(final[k][order], color="tab:red", lw=0.6, alpha=0.6, label="no penalty" if k == 0 else None)
-        ax.plot(final[n_inits + k][order], color="tab:blue", lw=0.8, alpha=0.8, label=f"L2 λ={lam_lin:g}" if k == 0 else None)
+    _plot_inits(ax, final, n_inits, np.argsort(final[0]), lam_lin)
     ax.set_xlabel("weight index (sorted)")
     ax.set_ylabel("final weight")
     ax.set_title(f"linear, p={p} > n={n}: {n_inits} initializations")
     ax.legend(fontsize=8)
     ax = axes[0][1]
-    xo = np.argsort(preds[0])[:60]
-    for k in range(n_inits):
-        ax.plot(preds[k][xo], color="tab:red", lw=0.6, alpha=0.6, label="no penalty" if k == 0 else None)
-        ax.plot(preds[n_inits + k][xo], color="tab:blue", lw=0.8, alpha=0.8, label=f"L2 λ={lam_mlp:g}" if k == 0 else None)
+    _plot_inits(ax, preds, n_inits, np.argsort(preds[0])[:60], lam_mlp)
     ax.set_xlabel("held-out point")
     ax.set_ylabel("prediction")
     ax.set_title(f"MLP: predictions of {n_inits} initializations")
@@ -136,3 +131,10 @@ def run(config: RunConfig) -> ClaimResult:
              "optimizer": "gd; members trained side by side (one independent model per row)"}
     return ClaimResult(ID, TITLE, STATEMENT, setup, m, verdict, RULE, explanation, key="linear_spread_ratio",
                        command=command_for(ID, config), figures=[figure], elapsed=time.perf_counter() - t0)
+
+
+def _plot_inits(ax: Any, rows: np.ndarray, n_inits: int, order: np.ndarray, lam: float) -> None:
+    """One line per initialization: rows[:n_inits] without a penalty (red), rows[n_inits:] with L2 (blue)."""
+    for k in range(n_inits):
+        ax.plot(rows[k][order], color="tab:red", lw=0.6, alpha=0.6, label="no penalty" if k == 0 else None)
+        ax.plot(rows[n_inits + k][order], color="tab:blue", lw=0.8, alpha=0.8, label=f"L2 λ={lam:g}" if k == 0 else None)
