@@ -21,6 +21,7 @@ from torch import Tensor
 __all__ = [
     "Dataset",
     "as_dataset",
+    "check_sample_weight",
     "from_file",
     "linear_regression",
     "load_dataset",
@@ -53,6 +54,9 @@ class Dataset:
     name : str
     info : dict
         What a scenario knows about its data (for example which column is zero).
+    sample_weight : Tensor of shape (n_samples,) or None
+        Non-negative weights of the training samples (see :func:`check_sample_weight`): the
+        training loss is their weighted mean. None: every sample weighs 1.
 
     Examples
     --------
@@ -70,6 +74,7 @@ class Dataset:
     feature_names: list[str] | None = None
     name: str = "data"
     info: dict[str, Any] = field(default_factory=dict)
+    sample_weight: Tensor | None = None
 
     @classmethod
     def from_arrays(
@@ -155,6 +160,7 @@ class Dataset:
             y=cast(self.y) if self.y.is_floating_point() else self.y,
             X_test=cast(self.X_test),
             y_test=(cast(self.y_test) if self.y_test is not None and self.y_test.is_floating_point() else self.y_test),
+            sample_weight=cast(self.sample_weight),
         )
 
     def split(self, test_size: float = 0.25, seed: int = 0) -> Dataset:
@@ -165,7 +171,39 @@ class Dataset:
         stratify = self.y.numpy() if self.task != "regression" else None
         tr, te = train_test_split(idx, test_size=test_size, random_state=seed, stratify=stratify)
         tr_t, te_t = torch.as_tensor(np.sort(tr)), torch.as_tensor(np.sort(te))
-        return replace(self, X=self.X[tr_t], y=self.y[tr_t], X_test=self.X[te_t], y_test=self.y[te_t])
+        return replace(self, X=self.X[tr_t], y=self.y[tr_t], X_test=self.X[te_t], y_test=self.y[te_t],
+                       sample_weight=None if self.sample_weight is None else self.sample_weight[tr_t])
+
+
+def check_sample_weight(sample_weight: Any, n_samples: int, dtype: torch.dtype = torch.float64) -> Tensor:
+    """Validate sample weights as scikit-learn's ``_check_sample_weight`` does, as a tensor.
+
+    Parameters
+    ----------
+    sample_weight : array-like of shape (n_samples,) or a number
+        Finite, non-negative, not all zero (a number gives every sample that weight).
+    n_samples : int
+    dtype : torch.dtype
+
+    Returns
+    -------
+    Tensor of shape (n_samples,)
+
+    Examples
+    --------
+    >>> check_sample_weight([1, 0, 2], 3).tolist()
+    [1.0, 0.0, 2.0]
+    >>> check_sample_weight([0, 0], 2)
+    Traceback (most recent call last):
+    ...
+    ValueError: Sample weights must contain at least one non-zero number.
+    """
+    from sklearn.utils.validation import _check_sample_weight
+
+    np_dtype = np.float32 if dtype == torch.float32 else np.float64
+    w = _check_sample_weight(_to_numpy(sample_weight), np.empty((n_samples, 0)), dtype=np_dtype,
+                             ensure_non_negative=True)
+    return torch.as_tensor(w if w.flags.writeable else w.copy(), dtype=dtype)
 
 
 def _check_xy(X: Any, y: Any, dtype: torch.dtype, what: str = "") -> tuple[np.ndarray, np.ndarray]:

@@ -12,14 +12,14 @@ import os
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from reglab.data import Dataset, as_dataset
+from reglab.data import Dataset, as_dataset, check_sample_weight
 from reglab.losses import Loss, get_loss
 from reglab.models import MODELS, LinearModel, build_model
 from reglab.exceptions import NumericalWarning
@@ -143,7 +143,7 @@ class FitResult:
         X, y = (self.data.X, self.data.y) if split == "train" else (self.data.X_test, self.data.y_test)
         if X is None or y is None:
             return None
-        return float(self.loss(self.model(X), y))
+        return float(self.loss(self.model(X), y, self.data.sample_weight if split == "train" else None))
 
     def null_loss(self, split: Literal["train", "test"] = "train") -> float | None:
         """Loss of the null model (best constant fitted on the training targets) on ``split``."""
@@ -202,7 +202,8 @@ def lipschitz_constant(model: nn.Module, data: Dataset, loss: Loss, terms: Seque
                        *, gram: Tensor | None = None) -> float:
     """L, the Lipschitz constant of the smooth part's gradient, for a linear model with a canonical loss.
 
-    Data part: c·λ_max(X̃ᵀX̃/n), X̃ with a column of ones when the model has an intercept, c = 2
+    Data part: c·λ_max(X̃ᵀX̃/n) (X̃ᵀ diag(w) X̃/Σw with sample weights w), X̃ with a column of ones when
+    the model has an intercept, c = 2
     (squared), 1/4 (logistic), 1/2 (cross-entropy). Plus 2λ for each L2 part applied by the
     ``gradient`` rule. λ_max is eigvalsh of the Gram matrix X̃ᵀX̃/n when it is given (the fast
     path's Gram form) or small, power iteration on X̃ otherwise.
@@ -213,7 +214,8 @@ def lipschitz_constant(model: nn.Module, data: Dataset, loss: Loss, terms: Seque
             "give a number for an MLP or your own module."
         )
     try:
-        L = _CURVATURE[loss.name] * top_eigenvalue(data.X, model.linear.bias is not None, gram=gram)
+        L = _CURVATURE[loss.name] * top_eigenvalue(data.X, model.linear.bias is not None, gram=gram,
+                                                   sample_weight=data.sample_weight)
     except (RuntimeError, np.linalg.LinAlgError) as err:  # torch's LinAlgError is a RuntimeError
         raise ValueError(_overflow_advice(data, f"L cannot be computed for lr='auto' ({type(err).__name__})")) from None
     if not math.isfinite(L):
@@ -341,11 +343,12 @@ class _Batches:
         return idx
 
 
-def _kkt_violation(model: nn.Module, opt: Regularized, X: Tensor, y: Tensor, loss: Loss) -> float:
+def _kkt_violation(model: nn.Module, opt: Regularized, X: Tensor, y: Tensor, loss: Loss,
+                   sample_weight: Tensor | None = None) -> float:
     """max over parameters of the distance of −∇loss to the penalty's subdifferential."""
     params = [p for p in model.parameters() if p.requires_grad]
     with torch.enable_grad():
-        grads = torch.autograd.grad(loss(model(X), y), params)
+        grads = torch.autograd.grad(loss(model(X), y, sample_weight), params)
     grad_of = {id(p): g for p, g in zip(params, grads)}
     dist = {id(p): g.abs() for p, g in zip(params, grads)}
     for t, sel in zip(opt.terms, opt.selections):
@@ -375,6 +378,7 @@ def fit(
     on_divergence: Literal["raise", "stop"] = "raise",
     allow_weight_decay: bool = False,
     fast: bool = True,
+    sample_weight: Any = None,
     checkpoint: str | os.PathLike[str] | None = None,
     checkpoint_every: int | None = None,
     resume: bool | str | os.PathLike[str] = False,
@@ -429,6 +433,13 @@ def fit(
         logistic or softmax model with its canonical loss, optimizer ``gd`` or ``fista``, no
         recording, rules gradient / proximal / decoupled. Same steps, history and status as the
         plain autograd loop (up to rounding); ``fast=False`` forces the plain loop.
+    sample_weight : array-like of shape (n_samples,), optional
+        Non-negative weights of the training samples (validated as scikit-learn's
+        ``_check_sample_weight``; not all zero). The data loss becomes the weighted mean
+        Σᵢ wᵢℓᵢ / Σᵢ wᵢ: integer weights equal repeated rows, a zero weight a dropped row, and
+        scaling all weights changes nothing. A minibatch's loss is mean over the batch of
+        (wᵢ / mean w)·ℓᵢ, an unbiased estimate of the weighted mean. ``lr="auto"``, ``tol`` and
+        the fast path use the weighted loss.
     checkpoint : str or PathLike, optional
         Write a checkpoint to this file every ``checkpoint_every`` steps (atomically, see
         :mod:`reglab.checkpoint`): model, optimizer and ``Regularized`` state (cumulative-L1
@@ -500,10 +511,14 @@ def fit(
         fast = False  # checkpointing runs the plain loop (see the docstring)
 
     net, ds, loss_fn = _resolve(model, data, loss, seed, dtype, model_args)
+    if sample_weight is not None:
+        if ds.sample_weight is not None:
+            raise ValueError("The dataset already has sample_weight; give the weights once (Dataset or fit).")
+        ds = replace(ds, sample_weight=check_sample_weight(sample_weight, ds.n_samples, ds.X.dtype))
     if isinstance(net, LinearModel):
         _warn_feature_scales(ds)
     fast_path = prepare_fast_path(net, ds.X, ds.y, loss_fn, terms, optimizer, record=bool(record),
-                                  batch_size=batch_size, steps=steps, fast=fast)
+                                  batch_size=batch_size, steps=steps, fast=fast, sample_weight=ds.sample_weight)
     L = None
     if lr == "auto":
         L = lipschitz_constant(net, ds, loss_fn, terms, gram=None if fast_path is None else fast_path.gram)
@@ -522,7 +537,16 @@ def fit(
         options = dict(record) if isinstance(record, Mapping) else {}
         recorder = Recorder(net, opt, steps=steps, seed=seed, **options)
 
-    X, y = ds.X, ds.y
+    X, y, w = ds.X, ds.y, ds.sample_weight
+    # a minibatch's loss: mean over the batch of (wᵢ / mean w)·ℓᵢ (full batch: the weighted mean)
+    w_unit = None if w is None else w * (len(w) / w.sum())
+
+    def weighted_batch_loss(output: Tensor, target: Tensor, idx: Tensor | None) -> Tensor:
+        if w is None or idx is None:
+            return loss_fn(output, target, w)
+        assert w_unit is not None
+        return (loss_fn.per_sample(output, target) * w_unit[idx]).mean()
+
     gen = torch.Generator().manual_seed(seed + 1)
     batches = _Batches(len(X), batch_size, gen)
     log_every = log_every or max(1, math.ceil(steps / _MAX_LOG))
@@ -543,7 +567,8 @@ def fit(
 
         spec = ck.run_spec(net, X, y, loss_fn.name, terms, optimizer, lr=lr, steps=steps, batch_size=batch_size,
                            seed=seed, tol=tol, momentum=momentum, log_every=log_every,
-                           record=dict(record) if isinstance(record, Mapping) else bool(record))
+                           record=dict(record) if isinstance(record, Mapping) else bool(record),
+                           **({} if w is None else {"sample_weight": _fingerprint(w)}))
 
     def save_checkpoint(step: int) -> None:
         assert checkpoint is not None
@@ -605,7 +630,7 @@ def fit(
         if tol is None:
             return False
         if use_kkt:
-            violation = _kkt_violation(net, opt, X, y, loss_fn)
+            violation = _kkt_violation(net, opt, X, y, loss_fn, w)
             kkt0 = violation if kkt0 is None else kkt0
             done = violation <= tol * max(kkt0, 1e-300)
         else:
@@ -628,7 +653,7 @@ def fit(
 
             def closure() -> Tensor:
                 opt.zero_grad()
-                value = loss_fn(net(xb), yb)
+                value = weighted_batch_loss(net(xb), yb, idx)
                 value.backward()
                 first.append(value.detach())
                 return value
@@ -637,22 +662,22 @@ def fit(
             batch_loss = first[0]
         else:
             opt.zero_grad()
-            batch_loss = loss_fn(net(xb), yb)
+            batch_loss = weighted_batch_loss(net(xb), yb, idx)
             batch_loss.backward()
             if logging:
-                full_loss = float(batch_loss.detach()) if idx is None else _full_loss(net, loss_fn, X, y)
+                full_loss = float(batch_loss.detach()) if idx is None else _full_loss(net, loss_fn, X, y, w)
                 if log(step, full_loss):
                     break
             opt.step()
             continue
         if logging:
             # L-BFGS: the first closure value is the loss at the parameters before this step
-            if log(step, float(batch_loss.detach()) if idx is None else _full_loss(net, loss_fn, X, y)):
+            if log(step, float(batch_loss.detach()) if idx is None else _full_loss(net, loss_fn, X, y, w)):
                 break
     else:
         if fast_path is None:
             step = steps
-            log(steps, _full_loss(net, loss_fn, X, y))
+            log(steps, _full_loss(net, loss_fn, X, y, w))
     elapsed = time.perf_counter() - t0
     if recorder is not None:
         recorder.close()
@@ -689,8 +714,15 @@ def _check_checkpointing(checkpoint: Any, every: Any, resume: Any, optimizer: An
 
 
 @torch.no_grad()
-def _full_loss(model: nn.Module, loss: Loss, X: Tensor, y: Tensor) -> float:
-    return float(loss(model(X), y))
+def _full_loss(model: nn.Module, loss: Loss, X: Tensor, y: Tensor, sample_weight: Tensor | None = None) -> float:
+    return float(loss(model(X), y, sample_weight))
+
+
+def _fingerprint(t: Tensor) -> str:
+    """A short SHA-256 of a tensor's bytes (the checkpoint's record of the sample weights)."""
+    import hashlib
+
+    return hashlib.sha256(t.detach().cpu().contiguous().numpy().tobytes()).hexdigest()[:16]
 
 
 def _divergence(step: int, objective: float, first: float, lr: float, model: nn.Module, data: Dataset,

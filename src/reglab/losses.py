@@ -4,6 +4,10 @@
 - ``logistic``: mean binary negative log-likelihood of labels {0, 1} given logits f.
 - ``cross_entropy``: mean softmax negative log-likelihood of integer labels given logits.
 
+Each takes optional ``sample_weight``: the mean becomes the weighted mean Σᵢ wᵢℓᵢ / Σᵢ wᵢ of the
+per-sample losses ℓᵢ (:meth:`Loss.per_sample`), so integer weights equal repeated rows, a zero
+weight equals a dropped row, and scaling every weight changes nothing.
+
 The *null model* predicts a constant, the best one for the loss: the mean of y (squared), the
 log-odds of the positive rate (logistic), the log class frequencies (cross-entropy).
 """
@@ -17,9 +21,21 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["CrossEntropy", "Logistic", "Loss", "Squared", "get_loss", "LOSSES"]
+__all__ = ["CrossEntropy", "Logistic", "Loss", "Squared", "get_loss", "weighted_mean", "LOSSES"]
 
 _EPS: Final = 1e-12
+
+
+def weighted_mean(values: Tensor, sample_weight: Tensor) -> Tensor:
+    """Σᵢ wᵢ·vᵢ / Σᵢ wᵢ for ``values`` and ``sample_weight`` of shape (n,) (a 0-d tensor).
+
+    Examples
+    --------
+    >>> weighted_mean(torch.tensor([1.0, 3.0]), torch.tensor([3.0, 1.0]))
+    tensor(1.5000)
+    """
+    w = sample_weight.to(values.dtype)
+    return torch.dot(values, w) / w.sum()
 
 
 class Loss(ABC):
@@ -29,8 +45,15 @@ class Loss(ABC):
     task: str = ""
 
     @abstractmethod
-    def __call__(self, output: Tensor, y: Tensor) -> Tensor:
-        """Mean loss of model ``output`` against targets ``y`` (a 0-d tensor)."""
+    def __call__(self, output: Tensor, y: Tensor, sample_weight: Tensor | None = None) -> Tensor:
+        """Mean loss of model ``output`` against targets ``y`` (a 0-d tensor).
+
+        With ``sample_weight`` of shape (n,), the weighted mean of :meth:`per_sample`.
+        """
+
+    @abstractmethod
+    def per_sample(self, output: Tensor, y: Tensor) -> Tensor:
+        """The loss of each sample, shape (n,); its mean is ``self(output, y)``."""
 
     @abstractmethod
     def null_output(self, y: Tensor) -> Tensor:
@@ -58,8 +81,14 @@ class Squared(Loss):
     name = "squared"
     task = "regression"
 
-    def __call__(self, output: Tensor, y: Tensor) -> Tensor:
+    def __call__(self, output: Tensor, y: Tensor, sample_weight: Tensor | None = None) -> Tensor:
+        if sample_weight is not None:
+            return weighted_mean(self.per_sample(output, y), sample_weight)
         return (y.reshape(output.shape) - output).square().mean()
+
+    def per_sample(self, output: Tensor, y: Tensor) -> Tensor:
+        # mean over the outputs of a sample: the mean over samples is then the mean over n·k
+        return (y.reshape(output.shape) - output).square().reshape(len(output), -1).mean(1)
 
     def null_output(self, y: Tensor) -> Tensor:
         y2 = y.reshape(len(y), -1)
@@ -72,8 +101,14 @@ class Logistic(Loss):
     name = "logistic"
     task = "binary"
 
-    def __call__(self, output: Tensor, y: Tensor) -> Tensor:
+    def __call__(self, output: Tensor, y: Tensor, sample_weight: Tensor | None = None) -> Tensor:
+        if sample_weight is not None:
+            return weighted_mean(self.per_sample(output, y), sample_weight)
         return F.binary_cross_entropy_with_logits(output.reshape(-1), y.reshape(-1).to(output.dtype))
+
+    def per_sample(self, output: Tensor, y: Tensor) -> Tensor:
+        return F.binary_cross_entropy_with_logits(output.reshape(-1), y.reshape(-1).to(output.dtype),
+                                                  reduction="none")
 
     def null_output(self, y: Tensor) -> Tensor:
         p = y.to(torch.float64).mean().clamp(_EPS, 1 - _EPS)
@@ -86,8 +121,13 @@ class CrossEntropy(Loss):
     name = "cross_entropy"
     task = "multiclass"
 
-    def __call__(self, output: Tensor, y: Tensor) -> Tensor:
+    def __call__(self, output: Tensor, y: Tensor, sample_weight: Tensor | None = None) -> Tensor:
+        if sample_weight is not None:
+            return weighted_mean(self.per_sample(output, y), sample_weight)
         return F.cross_entropy(output, y.reshape(-1).long())
+
+    def per_sample(self, output: Tensor, y: Tensor) -> Tensor:
+        return F.cross_entropy(output, y.reshape(-1).long(), reduction="none")
 
     def null_output(self, y: Tensor, n_classes: int | None = None) -> Tensor:
         y = y.reshape(-1).long()

@@ -64,8 +64,11 @@ _GRAM_MAX_D: Final = 4096  # the Gram matrix is d² numbers: above this the data
 # -- the Gram matrix and its top eigenvalue -----------------------------------------------------------
 
 
-def gram_matrix(X: Tensor, Y: Tensor | None = None, fit_intercept: bool = True) -> tuple[Tensor, Tensor | None]:
+def gram_matrix(X: Tensor, Y: Tensor | None = None, fit_intercept: bool = True,
+                sample_weight: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
     """``G = X̃ᵀX̃/n`` and ``C = X̃ᵀY/n`` with ``X̃ = [X, 1]`` (without copying X into X̃).
+
+    With ``sample_weight`` w: ``G = X̃ᵀ diag(w) X̃ / Σw`` and ``C = X̃ᵀ diag(w) Y / Σw``.
 
     Parameters
     ----------
@@ -73,6 +76,7 @@ def gram_matrix(X: Tensor, Y: Tensor | None = None, fit_intercept: bool = True) 
     Y : Tensor of shape (n, k), optional
     fit_intercept : bool
         Whether X̃ has the column of ones.
+    sample_weight : Tensor of shape (n,), optional
 
     Returns
     -------
@@ -88,21 +92,24 @@ def gram_matrix(X: Tensor, Y: Tensor | None = None, fit_intercept: bool = True) 
     """
     n, p = X.shape
     d = p + int(fit_intercept)
+    w = None if sample_weight is None else sample_weight.to(X.dtype).reshape(n, 1)
+    total = n if w is None else w.sum()
+    Xw = X if w is None else X * w  # diag(w) X
     G = X.new_empty(d, d)
-    G[:p, :p] = _xtx(X)
+    G[:p, :p] = _xtx(X) if w is None else _xtx(X * w.sqrt())
     if fit_intercept:
-        colsum = X.sum(0)
+        colsum = Xw.sum(0)
         G[:p, p] = colsum
         G[p, :p] = colsum
-        G[p, p] = n
-    G /= n
+        G[p, p] = total
+    G /= total
     C = None
     if Y is not None:
         C = X.new_empty(d, Y.shape[1])
-        C[:p] = X.T @ Y
+        C[:p] = Xw.T @ Y
         if fit_intercept:
-            C[p] = Y.sum(0)
-        C /= n
+            C[p] = Y.sum(0) if w is None else (w * Y).sum(0)
+        C /= total
     return G, C
 
 
@@ -116,8 +123,11 @@ def _xtx(X: Tensor) -> Tensor:
     return X.T @ X
 
 
-def top_eigenvalue(X: Tensor, fit_intercept: bool = True, *, gram: Tensor | None = None, seed: int = 0) -> float:
+def top_eigenvalue(X: Tensor, fit_intercept: bool = True, *, gram: Tensor | None = None, seed: int = 0,
+                   sample_weight: Tensor | None = None) -> float:
     """λ_max(X̃ᵀX̃/n): eigvalsh of the Gram matrix when it exists (or d ≤ 512), else power iteration.
+
+    With ``sample_weight`` w, λ_max(X̃ᵀ diag(w) X̃ / Σw), the curvature of a weighted mean loss.
 
     Parameters
     ----------
@@ -128,6 +138,7 @@ def top_eigenvalue(X: Tensor, fit_intercept: bool = True, *, gram: Tensor | None
         X̃ᵀX̃/n when already computed (the Gram form): its eigvalsh is exact and cheap.
     seed : int
         Seeds the start vector of the power iteration.
+    sample_weight : Tensor of shape (n,), optional
 
     Examples
     --------
@@ -137,22 +148,27 @@ def top_eigenvalue(X: Tensor, fit_intercept: bool = True, *, gram: Tensor | None
     n, p = X.shape
     d = p + int(fit_intercept)
     if gram is None and d <= 512:
-        gram, _ = gram_matrix(X.to(torch.float64), None, fit_intercept)
+        gram, _ = gram_matrix(X.to(torch.float64), None, fit_intercept,
+                              None if sample_weight is None else sample_weight.to(torch.float64))
     if gram is not None:
         return float(torch.linalg.eigvalsh(gram.to(torch.float64))[-1])
-    # power iteration on X̃ᵀX̃/n, X̃ applied implicitly
+    # power iteration on X̃ᵀ diag(w) X̃/Σw (w = 1 without weights), X̃ applied implicitly
     X64 = X.to(torch.float64)
+    w64 = None if sample_weight is None else sample_weight.to(torch.float64)
+    total = float(n if w64 is None else w64.sum())
     g = torch.Generator().manual_seed(seed)
     v = torch.randn(d, dtype=torch.float64, generator=g)
     v /= v.norm()
     lam = new = 0.0
     for _ in range(500):
         u = X64 @ v[:p] + (v[p] if fit_intercept else 0.0)
+        if w64 is not None:
+            u *= w64
         w = torch.empty_like(v)
         w[:p] = X64.T @ u
         if fit_intercept:
             w[p] = u.sum()
-        w /= n
+        w /= total
         new = float(w.norm())
         if new == 0.0:
             return 0.0
@@ -263,9 +279,13 @@ class LinearFastPath:
     """
 
     def __init__(self, model: LinearModel, X: Tensor, y: Tensor, loss: Loss, optimizer: str,
-                 gram: bool | None = None, steps: int | None = None) -> None:
+                 gram: bool | None = None, steps: int | None = None, sample_weight: Tensor | None = None) -> None:
         self.model, self.loss, self.optimizer = model, loss, optimizer
         self.X, self.y = X, y
+        self.sample_weight = sample_weight
+        # weights scaled to mean 1, as a column: each row of ∇_Z is multiplied by its sample's weight
+        self.row_weight = (None if sample_weight is None
+                           else (sample_weight.to(X.dtype) * (len(X) / sample_weight.to(X.dtype).sum())).reshape(-1, 1))
         self.fit_intercept = model.linear.bias is not None
         self.n, self.p = X.shape
         self.k = model.linear.out_features
@@ -280,8 +300,9 @@ class LinearFastPath:
         self.gram: Tensor | None = None
         self.C: Tensor | None = None
         if gram:
-            self.gram, self.C = gram_matrix(X, self.Y, self.fit_intercept)
-            self.yy = float(self.Y.square().sum()) / self.n
+            self.gram, self.C = gram_matrix(X, self.Y, self.fit_intercept, sample_weight)
+            Y2 = self.Y.square() if self.row_weight is None else self.Y.square() * self.row_weight
+            self.yy = float(Y2.sum()) / self.n
 
     # -- Θ and the model ------------------------------------------------------------------------------
     def theta_of_model(self) -> Tensor:
@@ -340,6 +361,8 @@ class LinearFastPath:
         out = theta.new_empty(self.d, self.k) if out is None else out
         Z = self._outputs(theta)
         R = _dloss_dz(Z, self.Y, self.loss.name)
+        if self.row_weight is not None:
+            R.mul_(self.row_weight)
         torch.mm(self.X.T, R, out=out[: self.p])
         if self.fit_intercept:
             torch.sum(R, 0, out=out[self.p])
@@ -355,7 +378,7 @@ class LinearFastPath:
             assert self.C is not None
             quad = float(((self.gram @ theta) * theta).sum() - 2.0 * (self.C * theta).sum())
             return (quad + self.yy) / self.k
-        return float(self.loss(self._outputs(theta), self.y))
+        return float(self.loss(self._outputs(theta), self.y, self.sample_weight))
 
     # -- the loops ------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -486,12 +509,13 @@ def _fista_loop(x: Tensor, grad: Callable[[Tensor, Tensor], Tensor], proxes: Seq
 
 def prepare_fast_path(model: nn.Module, X: Tensor, y: Tensor, loss: Loss, terms: Sequence[AbstractPenalty],
                       optimizer: Any, *, record: bool, batch_size: int | None, steps: int,
-                      fast: bool = True) -> LinearFastPath | None:
+                      fast: bool = True, sample_weight: Tensor | None = None) -> LinearFastPath | None:
     """The fast path for this ``fit()`` call, or None when the plain autograd loop must run.
 
     It applies to a :class:`~reglab.models.LinearModel` with its canonical loss, every parameter
     trainable and of the data's dtype, ``optimizer`` ``"gd"`` or ``"fista"``, no recording, and
-    terms by the gradient, proximal or decoupled rules. ``optimizer="fista"`` has no plain path:
+    terms by the gradient, proximal or decoupled rules; ``sample_weight`` weights each row of the
+    gradient (and the Gram form). ``optimizer="fista"`` has no plain path:
     when it does not apply, a ValueError says why.
     """
     is_fista = isinstance(optimizer, str) and optimizer == "fista"
@@ -511,7 +535,7 @@ def prepare_fast_path(model: nn.Module, X: Tensor, y: Tensor, loss: Loss, terms:
     elif not fast:
         reason = "fast=False asks for the plain autograd loop"
     if reason is None:
-        return LinearFastPath(model, X, y, loss, optimizer, steps=steps)
+        return LinearFastPath(model, X, y, loss, optimizer, steps=steps, sample_weight=sample_weight)
     if is_fista:
         raise ValueError(f"optimizer='fista' cannot run here: {reason}.")
     return None
