@@ -86,23 +86,35 @@ def _targets(y: np.ndarray, loss: str) -> np.ndarray:
     return np.asarray(y, dtype=np.float64).reshape(len(y), 1)
 
 
-def _loss_and_grad_z(Z: np.ndarray, Y: np.ndarray, loss: str) -> tuple[float, np.ndarray]:
-    """Mean loss of outputs Z (n, K) against Y, and its gradient with respect to Z."""
-    n = len(Z)
+def _loss_and_grad_z(Z: np.ndarray, Y: np.ndarray, loss: str, weights: np.ndarray | None = None,
+                     n: int | None = None) -> tuple[float, np.ndarray]:
+    """Loss Σᵢ sᵢ·ℓᵢ / n of outputs Z (m, K) against Y, and its gradient with respect to Z.
+
+    ``weights`` s (m,) are sample weights normalized to mean 1 over all n samples (None: all 1),
+    so the value is the weighted mean loss. ``n`` defaults to m; a row block of a larger design
+    passes the design's n, and the blocks' values and gradients add up to the whole.
+    """
+    n = len(Z) if n is None else n
     if loss == "squared":
         R = Z - Y
-        return float(np.sum(R * R) / n), (2.0 / n) * R
+        if weights is None:
+            return float(np.sum(R * R) / n), (2.0 / n) * R
+        SR = R * weights[:, None]
+        return float(np.sum(SR * R) / n), (2.0 / n) * SR
     if loss == "logistic":
         # log(1 + e^z) − y·z = max(z, 0) + log(1 + e^−|z|) − y·z
         E = np.exp(-np.abs(Z))
-        value = float(np.sum(np.maximum(Z, 0.0) + np.log1p(E) - Y * Z) / n)
-        sig = np.where(Z >= 0, 1.0 / (1.0 + E), E / (1.0 + E))
-        return value, (sig - Y) / n
-    M = Z.max(axis=1, keepdims=True)
-    E = np.exp(Z - M)
-    S = E.sum(axis=1, keepdims=True)
-    value = float(np.sum(M + np.log(S)) - np.sum(Y * Z)) / n
-    return value, (E / S - Y) / n
+        ell = np.maximum(Z, 0.0) + np.log1p(E) - Y * Z
+        G = np.where(Z >= 0, 1.0 / (1.0 + E), E / (1.0 + E)) - Y
+    else:
+        M = Z.max(axis=1, keepdims=True)
+        E = np.exp(Z - M)
+        S = E.sum(axis=1, keepdims=True)
+        ell = M[:, 0] + np.log(S[:, 0]) - np.sum(Y * Z, axis=1)
+        G = E / S - Y
+    if weights is None:
+        return float(np.sum(ell) / n), G / n
+    return float(weights @ ell.reshape(len(Z), -1).sum(1)) / n, G * (weights / n)[:, None]
 
 
 _CURVATURE: Final = {"squared": 2.0, "logistic": 0.25, "cross_entropy": 0.5}
@@ -114,8 +126,9 @@ def _penalty_value(W: np.ndarray, lam: float, rho: float, factor: np.ndarray) ->
 
 
 def objective(X: np.ndarray, y: np.ndarray, coef: np.ndarray, intercept: np.ndarray | float, *, loss: str,
-              alpha: float, l1_ratio: float, penalty_factor: np.ndarray | None = None) -> float:
-    """reglab's objective: mean data loss + Σ λ·f_j·(ρ|w| + (1 − ρ)w²).
+              alpha: float, l1_ratio: float, penalty_factor: np.ndarray | None = None,
+              sample_weight: np.ndarray | None = None) -> float:
+    """reglab's objective: (weighted) mean data loss + Σ λ·f_j·(ρ|w| + (1 − ρ)w²).
 
     Parameters
     ----------
@@ -124,23 +137,52 @@ def objective(X: np.ndarray, y: np.ndarray, coef: np.ndarray, intercept: np.ndar
         Float targets (squared), labels {0, 1} (logistic) or class indices (cross_entropy).
     coef : ndarray of shape (n_features,) or (n_features, n_outputs)
     intercept : float or ndarray of shape (n_outputs,)
+    sample_weight : ndarray of shape (n_samples,), optional
+        The data loss is Σ sᵢ·ℓᵢ / Σ sᵢ (scikit-learn's convention).
 
     Examples
     --------
     >>> X = np.eye(2); y = np.array([1.0, 0.0])
     >>> objective(X, y, np.array([1.0, 0.0]), 0.0, loss="squared", alpha=0.5, l1_ratio=1.0)
     0.5
+    >>> objective(X, y, np.array([0.0, 0.0]), 0.0, loss="squared", alpha=0.5, l1_ratio=1.0,
+    ...           sample_weight=np.array([1.0, 3.0]))   # (1·1² + 3·0²) / 4
+    0.25
     """
     X = np.asarray(X, dtype=np.float64)
     W = np.asarray(coef, dtype=np.float64).reshape(X.shape[1], -1)
     b = np.broadcast_to(np.asarray(intercept, dtype=np.float64).reshape(-1), (W.shape[1],))
     f = np.ones(X.shape[1]) if penalty_factor is None else np.asarray(penalty_factor, dtype=np.float64)
-    value, _ = _loss_and_grad_z(X @ W + b, _targets(y, loss), loss)
+    s = check_sample_weight(sample_weight, X.shape[0])
+    value, _ = _loss_and_grad_z(X @ W + b, _targets(y, loss), loss, s)
     return value + _penalty_value(W, alpha, l1_ratio, f)
 
 
-def _null_intercept(Y: np.ndarray, loss: str) -> np.ndarray:
-    m = Y.mean(0)
+def check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray | None:
+    """Validated sample weights normalized to mean 1, or None when they are all equal (or None).
+
+    scikit-learn's checks and words: one finite, non-negative weight per sample, not all zero.
+    A weighted loss is Σ sᵢ·ℓᵢ / Σ sᵢ, so scaling every weight by a constant changes nothing,
+    an integer weight equals repeating the row and a zero weight equals dropping it.
+
+    Examples
+    --------
+    >>> check_sample_weight([1, 3], 2).tolist(), check_sample_weight([2.0, 2.0], 2)
+    ([0.5, 1.5], None)
+    """
+    if sample_weight is None:
+        return None
+    from sklearn.utils.validation import _check_sample_weight
+
+    s = _check_sample_weight(sample_weight, np.empty((n_samples, 0)), dtype=np.float64, ensure_non_negative=True)
+    if s.size == 0 or np.all(s == s[0]):
+        return None
+    s = s / s.max()  # the sum cannot overflow
+    return s * (n_samples / np.sum(s))
+
+
+def _null_intercept(Y: np.ndarray, loss: str, weights: np.ndarray | None = None) -> np.ndarray:
+    m = Y.mean(0) if weights is None else weights @ Y / len(Y)
     if loss == "squared":
         return m
     m = np.clip(m, 1e-12, 1 - 1e-12)
@@ -148,12 +190,14 @@ def _null_intercept(Y: np.ndarray, loss: str) -> np.ndarray:
 
 
 def alpha_max(X: np.ndarray, y: np.ndarray, *, loss: str = "squared", l1_ratio: float = 1.0,
-              fit_intercept: bool = True, penalty_factor: np.ndarray | None = None) -> float:
+              fit_intercept: bool = True, penalty_factor: np.ndarray | None = None,
+              sample_weight: np.ndarray | None = None) -> float:
     """The smallest λ at which every penalized coefficient is zero at the optimum.
 
     ``max_j |∂loss/∂w_j| / (ρ·f_j)`` at W = 0 (intercept at the null model when fitted), over
-    features with ``f_j > 0``. For ``l1_ratio = 0`` (ridge) no finite λ gives zeros; the value for
-    ``l1_ratio = 1e-3`` is returned, as glmnet does to start a ridge path.
+    features with ``f_j > 0``, for the (``sample_weight``-weighted) mean loss. For
+    ``l1_ratio = 0`` (ridge) no finite λ gives zeros; the value for ``l1_ratio = 1e-3`` is
+    returned, as glmnet does to start a ridge path.
 
     Examples
     --------
@@ -163,8 +207,9 @@ def alpha_max(X: np.ndarray, y: np.ndarray, *, loss: str = "squared", l1_ratio: 
     """
     X = np.asarray(X, dtype=np.float64)
     Y = _targets(y, loss)
-    b = _null_intercept(Y, loss) if fit_intercept else np.zeros(Y.shape[1])
-    _, G = _loss_and_grad_z(np.broadcast_to(b, Y.shape).copy(), Y, loss)
+    s = check_sample_weight(sample_weight, X.shape[0])
+    b = _null_intercept(Y, loss, s) if fit_intercept else np.zeros(Y.shape[1])
+    _, G = _loss_and_grad_z(np.broadcast_to(b, Y.shape).copy(), Y, loss, s)
     grad = np.abs(X.T @ G).max(axis=1)
     f = np.ones(X.shape[1]) if penalty_factor is None else np.asarray(penalty_factor, dtype=np.float64)
     rho = max(float(l1_ratio), 1e-3)
@@ -176,9 +221,10 @@ def alpha_max(X: np.ndarray, y: np.ndarray, *, loss: str = "squared", l1_ratio: 
 
 def alpha_grid(X: np.ndarray, y: np.ndarray, *, loss: str = "squared", l1_ratio: float = 1.0,
                fit_intercept: bool = True, penalty_factor: np.ndarray | None = None, n_alphas: int = 100,
-               eps: float = 1e-3) -> np.ndarray:
+               eps: float = 1e-3, sample_weight: np.ndarray | None = None) -> np.ndarray:
     """``n_alphas`` strengths, log-spaced from :func:`alpha_max` down to ``eps·alpha_max``."""
-    top = alpha_max(X, y, loss=loss, l1_ratio=l1_ratio, fit_intercept=fit_intercept, penalty_factor=penalty_factor)
+    top = alpha_max(X, y, loss=loss, l1_ratio=l1_ratio, fit_intercept=fit_intercept, penalty_factor=penalty_factor,
+                    sample_weight=sample_weight)
     if top <= 0:
         top = 1.0
     return np.geomspace(top, top * eps, num=int(n_alphas))
@@ -226,16 +272,26 @@ def _soft(v: np.ndarray, t: np.ndarray | float) -> np.ndarray:
 
 
 class _Design:
-    """X (centred for squared loss with an intercept), the targets, and helpers for W and b."""
+    """X (centred for squared loss with an intercept), the targets, and helpers for W and b.
 
-    def __init__(self, X: np.ndarray, y: np.ndarray, loss: str, fit_intercept: bool) -> None:
+    Attributes
+    ----------
+    weights : ndarray of shape (n,) or None
+        Sample weights normalized to mean 1 (None: unweighted). The data loss is Σᵢ sᵢ·ℓᵢ / n,
+        the centring weighted, and ``gram`` = XᵀSX/n, ``xty`` = XᵀSY/n with S = diag(s).
+    """
+
+    def __init__(self, X: np.ndarray, y: np.ndarray, loss: str, fit_intercept: bool,
+                 sample_weight: np.ndarray | None = None) -> None:
         self.loss, self.fit_intercept = loss, fit_intercept
         self.Y = _targets(y, loss)
         self.n, self.p = X.shape
         self.k = self.Y.shape[1]
+        self.weights = s = check_sample_weight(sample_weight, self.n)
         self.centre = loss == "squared" and fit_intercept
         if self.centre:
-            self.x_mean, self.y_mean = X.mean(0), self.Y.mean(0)
+            self.x_mean = X.mean(0) if s is None else s @ X / self.n
+            self.y_mean = self.Y.mean(0) if s is None else s @ self.Y / self.n
             self.X = X - self.x_mean
             self.Yc = self.Y - self.y_mean
         else:
@@ -246,14 +302,24 @@ class _Design:
         # squared loss with more samples than features: the Gram form, O(p²k) per gradient
         self.gram: np.ndarray | None = None
         if loss == "squared" and self.n > 2 * self.p:
-            self.gram = self.X.T @ self.X / self.n
-            self.xty = self.X.T @ self.Yc / self.n
-            self.yy = float(np.sum(self.Yc * self.Yc) / self.n)
+            Xs, Ys = self.root_weighted(self.X), self.root_weighted(self.Yc)  # √S·X: (√S·X)ᵀ(√S·X) = XᵀSX
+            self.gram = Xs.T @ Xs / self.n
+            self.xty = Xs.T @ Ys / self.n
+            self.yy = float(np.sum(Ys * Ys) / self.n)
+
+    def root_weighted(self, A: np.ndarray) -> np.ndarray:
+        """Rows of A (n, m) times √sᵢ (A itself, not a copy, when unweighted)."""
+        return A if self.weights is None else A * np.sqrt(self.weights)[:, None]
+
+    def null_intercept(self) -> np.ndarray:
+        """The (weighted) null model's intercept: the optimum of the loss with W = 0."""
+        return _null_intercept(self.Y, self.loss, self.weights)
 
     def lipschitz(self) -> float:
         """Lipschitz constant of the data loss's gradient in (W, b)."""
         if self._L is None:
             A = np.hstack([self.X, np.ones((self.n, 1))]) if self.free_b else self.X
+            A = self.root_weighted(A)
             if self.gram is not None:
                 top = float(scipy.linalg.eigvalsh(self.gram, subset_by_index=[self.p - 1, self.p - 1])[0])
             elif A.shape[1] <= 2000:
@@ -272,7 +338,7 @@ class _Design:
         Z = self.X @ W
         if self.free_b:
             Z = Z + b
-        value, G = _loss_and_grad_z(Z, self.Yc, self.loss)
+        value, G = _loss_and_grad_z(Z, self.Yc, self.loss, self.weights)
         return value, self.X.T @ G, G.sum(0)
 
     def grad(self, W: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -386,8 +452,8 @@ def _ridge_direct(d: _Design, lam: float, f: np.ndarray) -> tuple[np.ndarray, np
             return scipy.linalg.solve(A, d.xty, assume_a="pos", check_finite=False), np.zeros(d.k)
         except np.linalg.LinAlgError:
             pass  # numerically not positive definite: the least-squares route below
-    A = np.vstack([d.X / np.sqrt(d.n), np.diag(np.sqrt(lam * f))])
-    B = np.vstack([d.Yc / np.sqrt(d.n), np.zeros((d.p, d.k))])
+    A = np.vstack([d.root_weighted(d.X) / np.sqrt(d.n), np.diag(np.sqrt(lam * f))])
+    B = np.vstack([d.root_weighted(d.Yc) / np.sqrt(d.n), np.zeros((d.p, d.k))])
     W = scipy.linalg.lstsq(A, B, lapack_driver="gelsd")[0]
     return W, np.zeros(d.k)
 
@@ -418,7 +484,8 @@ def _lbfgs(d: _Design, lam: float, f: np.ndarray, W0: np.ndarray, b0: np.ndarray
 def solve_linear(X: np.ndarray, y: np.ndarray, *, loss: str, alpha: float, l1_ratio: float,
                  penalty_factor: np.ndarray | None = None, fit_intercept: bool = True, tol: float = 1e-4,
                  max_iter: int = 1000, coef_init: np.ndarray | None = None,
-                 intercept_init: np.ndarray | None = None, _design: _Design | None = None) -> LinearSolution:
+                 intercept_init: np.ndarray | None = None, sample_weight: np.ndarray | None = None,
+                 _design: _Design | None = None) -> LinearSolution:
     """The exact optimum of reglab's objective for a linear model (see the module docstring).
 
     Parameters
@@ -440,6 +507,9 @@ def solve_linear(X: np.ndarray, y: np.ndarray, *, loss: str, alpha: float, l1_ra
     max_iter : int
     coef_init, intercept_init : ndarray, optional
         Warm start, of shapes (n_features, n_outputs) and (n_outputs,).
+    sample_weight : ndarray of shape (n_samples,), optional
+        Non-negative weights: the data loss is Σ sᵢ·ℓᵢ / Σ sᵢ and the centring is weighted, as in
+        scikit-learn (an integer weight equals repeating the row, a zero weight dropping it).
 
     Returns
     -------
@@ -456,9 +526,10 @@ def solve_linear(X: np.ndarray, y: np.ndarray, *, loss: str, alpha: float, l1_ra
         raise ValueError(f"Unknown loss {loss!r}; choose one of {', '.join(LOSSES)}.")
     X = np.asarray(X, dtype=np.float64)
     with threads_for(*X.shape):
+        d = _design or _Design(X, y, loss, fit_intercept, sample_weight)
         return _solve_linear(X, y, loss=loss, alpha=alpha, l1_ratio=l1_ratio, penalty_factor=penalty_factor,
                              fit_intercept=fit_intercept, tol=tol, max_iter=max_iter, coef_init=coef_init,
-                             intercept_init=intercept_init, _design=_design)
+                             intercept_init=intercept_init, _design=d)
 
 
 def _solve_linear(X: np.ndarray, y: np.ndarray, *, loss: str, alpha: float, l1_ratio: float,
@@ -472,9 +543,9 @@ def _solve_linear(X: np.ndarray, y: np.ndarray, *, loss: str, alpha: float, l1_r
     if intercept_init is not None and d.free_b:
         b0 = np.asarray(intercept_init, dtype=np.float64).reshape(d.k).copy()
     else:
-        b0 = _null_intercept(d.Y, loss) if d.free_b else np.zeros(d.k)
+        b0 = d.null_intercept() if d.free_b else np.zeros(d.k)
     # scale of the optimality measure: the loss gradient at zero coefficients
-    _, g0W, g0b = d.loss_grad(np.zeros((d.p, d.k)), _null_intercept(d.Y, loss) if d.free_b else np.zeros(d.k))
+    _, g0W, g0b = d.loss_grad(np.zeros((d.p, d.k)), d.null_intercept() if d.free_b else np.zeros(d.k))
     scale = max(float(np.abs(g0W).max()) if g0W.size else 0.0, 1e-12)
     if loss == "squared" and (rho == 0.0 or lam == 0.0) and d.p > 0:
         W, b = _ridge_direct(d, lam * (1.0 - rho), f)
@@ -496,7 +567,8 @@ def _solve_linear(X: np.ndarray, y: np.ndarray, *, loss: str, alpha: float, l1_r
 
 def regularization_path(X: Any, y: Any, *, loss: str = "squared", penalty: str = "l1", l1_ratio: float = 0.5,
                         alphas: Any = None, n_alphas: int = 100, eps: float = 1e-3, fit_intercept: bool = True,
-                        penalty_factor: Any = None, tol: float = 1e-6, max_iter: int = 10_000) -> Path:
+                        penalty_factor: Any = None, tol: float = 1e-6, max_iter: int = 10_000,
+                        sample_weight: Any = None) -> Path:
     """Coefficients along a λ path, from ``alpha_max`` down, each fit warm-started from the last.
 
     Like :func:`sklearn.linear_model.enet_path`, in reglab's convention: at each λ the model
@@ -519,6 +591,8 @@ def regularization_path(X: Any, y: Any, *, loss: str = "squared", penalty: str =
         Fit an unpenalized intercept.
     penalty_factor : array-like of shape (n_features,), optional
     tol, max_iter : solver tolerance and iteration cap at each λ.
+    sample_weight : array-like of shape (n_samples,), optional
+        Non-negative weights: the data loss is Σ sᵢ·ℓᵢ / Σ sᵢ (and ``alpha_max`` is that loss's).
 
     Returns
     -------
@@ -547,15 +621,16 @@ def regularization_path(X: Any, y: Any, *, loss: str = "squared", penalty: str =
     else:
         y = check_array(y.reshape(-1, 1), dtype=np.float64, input_name="y").ravel()
     f = check_penalty_factor(penalty_factor, X.shape[1])
+    s = check_sample_weight(sample_weight, X.shape[0])
     if alphas is None:
         grid = alpha_grid(X, y, loss=loss, l1_ratio=rho, fit_intercept=fit_intercept, penalty_factor=f,
-                          n_alphas=n_alphas, eps=eps)
+                          n_alphas=n_alphas, eps=eps, sample_weight=s)
     else:
         grid = np.sort(np.asarray(alphas, dtype=np.float64).ravel())[::-1]
         if np.any(grid < 0) or not np.all(np.isfinite(grid)):
             raise ValueError("alphas must be finite and non-negative.")
     W_all, b_all, n_iter = path_solutions(X, y, loss=loss, alphas=grid, l1_ratio=rho, penalty_factor=f,
-                                          fit_intercept=fit_intercept, tol=tol, max_iter=max_iter)
+                                          fit_intercept=fit_intercept, tol=tol, max_iter=max_iter, sample_weight=s)
     coefs = np.moveaxis(W_all, 0, -1)          # (p, k, n_alphas)
     coefs = np.moveaxis(coefs, 1, 0)           # (k, p, n_alphas)
     intercepts = b_all.T                       # (k, n_alphas)
@@ -566,8 +641,10 @@ def regularization_path(X: Any, y: Any, *, loss: str = "squared", penalty: str =
 
 def path_solutions(X: np.ndarray, y: np.ndarray, *, loss: str, alphas: np.ndarray, l1_ratio: float,
                    penalty_factor: np.ndarray, fit_intercept: bool, tol: float,
-                   max_iter: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                   max_iter: int, sample_weight: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Warm-started solutions along ``alphas`` (validated arrays; y encoded for the loss).
+
+    ``sample_weight`` (n_samples,), optional, weights the data loss as in :func:`solve_linear`.
 
     Returns W of shape (n_alphas, n_features, n_outputs), b of shape (n_alphas, n_outputs) and
     the iterations per λ.
@@ -576,7 +653,7 @@ def path_solutions(X: np.ndarray, y: np.ndarray, *, loss: str, alphas: np.ndarra
     with threads_for(*X.shape):
         # one design for the whole path: the Gram matrix, its top eigenvalue (the step size) and the
         # centring are computed once, not per λ
-        d = _Design(X, y, loss, fit_intercept)
+        d = _Design(X, y, loss, fit_intercept, sample_weight)
         W_all = np.empty((len(alphas), d.p, d.k))
         b_all = np.empty((len(alphas), d.k))
         n_iter = np.empty(len(alphas), dtype=np.int64)
