@@ -266,6 +266,57 @@ def threads_for(n: int, p: int) -> Iterator[None]:
 # -- solvers ---------------------------------------------------------------------------------------
 
 
+# Rows per block of a blocked Gram build: about 8 MB of X. Centring a block and adding its XᵀX while
+# it is in cache skips the centred copy of X; measured on the 2-core VM (20000 × 500 float64, one
+# thread): centre-then-syrk 0.21 s, syrk of X alone 0.14 s, blocked 0.16 s (256 rows 0.25 s).
+_GRAM_BLOCK_BYTES: Final = 8 << 20
+
+
+def centred_gram(X: np.ndarray, Y: np.ndarray | None, x_mean: np.ndarray | None = None,
+                 weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(X − x̄)ᵀS(X − x̄)`` and ``(X − x̄)ᵀS·Y`` (S = diag(weights)), without a centred copy of X.
+
+    NumPy's ``A.T @ A`` is a symmetric rank-k update (syrk, half the flops of a general product);
+    with a mean or weights, X is read in row blocks that are centred and scaled while in cache.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, p)
+    Y : ndarray of shape (n, k) or None
+    x_mean : ndarray of shape (p,), optional
+        Subtracted from every row (no centring when None).
+    weights : ndarray of shape (n,), optional
+
+    Returns
+    -------
+    gram : ndarray of shape (p, p), X's dtype
+    xty : ndarray of shape (p, k) or None
+
+    Examples
+    --------
+    >>> X = np.array([[1.0, 2.0], [3.0, 4.0]])
+    >>> centred_gram(X, None, X.mean(0))[0].tolist()
+    [[2.0, 2.0], [2.0, 2.0]]
+    """
+    if x_mean is None and weights is None:
+        return X.T @ X, None if Y is None else X.T @ Y
+    n, p = X.shape
+    rows = max(256, _GRAM_BLOCK_BYTES // max(p * X.itemsize, 1))
+    gram = np.zeros((p, p), dtype=X.dtype)
+    xty = None if Y is None else np.zeros((p, Y.shape[1]), dtype=np.result_type(X, Y))
+    for i in range(0, n, rows):
+        Xb = X[i:i + rows] if x_mean is None else X[i:i + rows] - x_mean
+        Yb = None if Y is None else Y[i:i + rows]
+        if weights is not None:
+            root = np.sqrt(weights[i:i + rows])[:, None]
+            Xb = Xb * root
+            Yb = None if Yb is None else Yb * root
+        gram += Xb.T @ Xb
+        if xty is not None:
+            xty += Xb.T @ Yb
+    return gram, xty
+
+
 def _soft(v: np.ndarray, t: np.ndarray | float) -> np.ndarray:
     # v − clip(v, −t, t): sign(v)·max(|v| − t, 0) in two ufunc calls
     return v - np.clip(v, -t, t)
@@ -289,23 +340,32 @@ class _Design:
         self.k = self.Y.shape[1]
         self.weights = s = check_sample_weight(sample_weight, self.n)
         self.centre = loss == "squared" and fit_intercept
+        self._X_in, self._X = X, None if self.centre else X
+        self.x_mean: np.ndarray | None = None
         if self.centre:
             self.x_mean = X.mean(0) if s is None else s @ X / self.n
             self.y_mean = self.Y.mean(0) if s is None else s @ self.Y / self.n
-            self.X = X - self.x_mean
             self.Yc = self.Y - self.y_mean
         else:
-            self.X, self.Yc = X, self.Y
+            self.Yc = self.Y
         # the free intercept is a solver variable only when it cannot be eliminated by centring
         self.free_b = fit_intercept and not self.centre
         self._L: float | None = None
-        # squared loss with more samples than features: the Gram form, O(p²k) per gradient
+        # squared loss with more samples than features: the Gram form, O(p²k) per gradient, built
+        # without the centred copy of X
         self.gram: np.ndarray | None = None
         if loss == "squared" and self.n > 2 * self.p:
-            Xs, Ys = self.root_weighted(self.X), self.root_weighted(self.Yc)  # √S·X: (√S·X)ᵀ(√S·X) = XᵀSX
-            self.gram = Xs.T @ Xs / self.n
-            self.xty = Xs.T @ Ys / self.n
+            gram, xty = centred_gram(X, self.Yc, self.x_mean, s)
+            self.gram, self.xty = gram / self.n, xty / self.n
+            Ys = self.root_weighted(self.Yc)
             self.yy = float(np.sum(Ys * Ys) / self.n)
+
+    @property
+    def X(self) -> np.ndarray:
+        """The design the solvers see, (n, p): X − x̄ when centred (made on first use), else X."""
+        if self._X is None:
+            self._X = self._X_in - self.x_mean
+        return self._X
 
     def root_weighted(self, A: np.ndarray) -> np.ndarray:
         """Rows of A (n, m) times √sᵢ (A itself, not a copy, when unweighted)."""
@@ -318,11 +378,10 @@ class _Design:
     def lipschitz(self) -> float:
         """Lipschitz constant of the data loss's gradient in (W, b)."""
         if self._L is None:
-            A = np.hstack([self.X, np.ones((self.n, 1))]) if self.free_b else self.X
-            A = self.root_weighted(A)
             if self.gram is not None:
                 top = float(scipy.linalg.eigvalsh(self.gram, subset_by_index=[self.p - 1, self.p - 1])[0])
-            elif A.shape[1] <= 2000:
+            elif (A := self.root_weighted(np.hstack([self.X, np.ones((self.n, 1))]) if self.free_b
+                                          else self.X)).shape[1] <= 2000:
                 top = float(scipy.linalg.eigvalsh(A.T @ A / self.n, subset_by_index=[A.shape[1] - 1, A.shape[1] - 1])[0]) \
                     if A.shape[1] > 0 else 0.0
             else:

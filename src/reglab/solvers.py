@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from reglab._path import centred_gram
 from reglab.losses import Loss, get_loss
 from reglab.models import LinearModel
 from reglab.penalties import L1, L2, AbstractPenalty, ElasticNet, Selection
@@ -726,14 +727,15 @@ def ridge_solve(X: Any, y: Any, l2: float, *, fit_intercept: bool = True,
     """
     if l2 <= 0:
         raise ValueError(f"ridge_solve needs l2 > 0 for a unique solution; got {l2}.")
-    Xt = torch.as_tensor(np.asarray(X), dtype=dtype)
-    yt = torch.as_tensor(np.asarray(y), dtype=dtype).reshape(len(Xt), 1)
-    n, p = Xt.shape
-    if fit_intercept:
-        x_mean, y_mean = Xt.mean(0), yt.mean(0)
-        Xt, yt = Xt - x_mean, yt - y_mean
-    A = _xtx(Xt)
-    A.diagonal().add_(n * l2)
-    w = torch.cholesky_solve(Xt.T @ yt, torch.linalg.cholesky(A))
-    b = float(y_mean - x_mean @ w) if fit_intercept else 0.0
-    return FastSolution(w[:, 0].numpy().copy(), b, 1, True)
+    # NumPy throughout: its XᵀX is a syrk, centred block by block (no centred copy of X)
+    np_dtype = torch.empty((), dtype=dtype).numpy().dtype
+    Xn = np.asarray(X, dtype=np_dtype)
+    yn = np.asarray(y, dtype=np_dtype).reshape(len(Xn), 1)
+    n, p = Xn.shape
+    x_mean = Xn.mean(0) if fit_intercept else None
+    y_mean = yn.mean(0) if fit_intercept else np.zeros(1, dtype=np_dtype)
+    A, c = centred_gram(Xn, yn - y_mean, x_mean)
+    A.flat[:: p + 1] += n * l2
+    w = torch.cholesky_solve(torch.from_numpy(c), torch.linalg.cholesky(torch.from_numpy(A))).numpy()
+    b = float(y_mean[0] - x_mean @ w[:, 0]) if fit_intercept else 0.0
+    return FastSolution(w[:, 0].copy(), b, 1, True)
