@@ -40,6 +40,7 @@ import numpy as np
 import scipy.linalg
 import scipy.optimize
 import scipy.sparse.linalg
+import scipy.special
 
 __all__ = ["LinearSolution", "Path", "alpha_max", "alpha_grid", "objective", "solve_linear", "regularization_path"]
 
@@ -321,6 +322,95 @@ def centred_gram(X: np.ndarray, Y: np.ndarray | None, x_mean: np.ndarray | None 
     return gram, xty
 
 
+# Rows per block of a fused pass: about 2 MB of X, so that a block read for Z_b = X_b·W is still in
+# cache for X_bᵀ·G_b. Measured on the 2-core VM (20000 × 500 float64, logistic loss + gradient,
+# medians of interleaved runs under load ~3): two passes 31 ms; blocks of 256 / 512 / 768 rows
+# 25 / 24 / 25 ms on one thread, 30 / 34 / 18 ms against 39 ms on two.
+_PASS_BLOCK_BYTES: Final = 2 << 20
+
+
+def _dloss_dz_into(Z: np.ndarray, Y: np.ndarray, loss: str, out: np.ndarray) -> None:
+    """∂ℓᵢ/∂Z per row (not divided by n) written into ``out``, shape (m, K)."""
+    if loss == "squared":
+        np.subtract(Z, Y, out=out)
+        out *= 2.0
+    elif loss == "logistic":
+        scipy.special.expit(Z, out=out)
+        out -= Y
+    else:  # softmax − one-hot
+        np.subtract(Z, Z.max(axis=1, keepdims=True), out=out)
+        np.exp(out, out=out)
+        out /= out.sum(axis=1, keepdims=True)
+        out -= Y
+
+
+def _row_losses(Z: np.ndarray, Y: np.ndarray, loss: str) -> np.ndarray:
+    """ℓᵢ per row, shape (n,)."""
+    if loss == "squared":
+        R = Z - Y
+        return np.einsum("ij,ij->i", R, R)
+    if loss == "logistic":
+        return (np.logaddexp(0.0, Z) - Y * Z)[:, 0]
+    return scipy.special.logsumexp(Z, axis=1) - np.einsum("ij,ij->i", Y, Z)
+
+
+def fused_loss_grad(X: np.ndarray, W: np.ndarray, b: np.ndarray | None, Y: np.ndarray, loss: str,
+                    weights: np.ndarray | None = None, *, value: bool = True) -> tuple[float, np.ndarray, np.ndarray]:
+    """Σ sᵢ·ℓᵢ/n of Z = XW + b and its gradient in (W, b), reading X from memory once.
+
+    Two passes (Z = XW, then XᵀG) read X twice; here X is taken in row blocks of about
+    ``_PASS_BLOCK_BYTES``, and X_bᵀG_b is added while X_b is still in cache.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, p)
+    W : ndarray of shape (p, k)
+    b : ndarray of shape (k,) or None
+        Intercept (None: none).
+    Y : ndarray of shape (n, k)
+        Targets as :func:`_targets` gives them.
+    loss : {"squared", "logistic", "cross_entropy"}
+    weights : ndarray of shape (n,), optional
+        Sample weights normalized to mean 1.
+    value : bool
+        Compute the loss value (nan when False).
+
+    Returns
+    -------
+    value : float
+    grad_W : ndarray of shape (p, k)
+    grad_b : ndarray of shape (k,)
+
+    Examples
+    --------
+    >>> X = np.array([[1.0, 0.0], [0.0, 2.0]]); Y = np.array([[1.0], [0.0]])
+    >>> v, gW, gb = fused_loss_grad(X, np.zeros((2, 1)), np.zeros(1), Y, "squared")
+    >>> v, gW.ravel().tolist(), gb.tolist()   # mean r² = 1/2; ∇ = 2Xᵀr/n, 2Σr/n
+    (0.5, [-1.0, 0.0], [-1.0])
+    """
+    n, p = X.shape
+    k = W.shape[1]
+    rows = max(32, _PASS_BLOCK_BYTES // max(p * X.itemsize, 1))
+    Z = np.empty((n, k))
+    G = np.empty((n, k))
+    gW = np.zeros((p, k))
+    for i in range(0, n, rows):
+        Xb, Zb, Gb = X[i:i + rows], Z[i:i + rows], G[i:i + rows]
+        np.matmul(Xb, W, out=Zb)
+        if b is not None:
+            Zb += b
+        _dloss_dz_into(Zb, Y[i:i + rows], loss, Gb)
+        if weights is not None:
+            Gb *= weights[i:i + rows, None]
+        gW += Xb.T @ Gb
+    gW /= n
+    gb = G.sum(0) / n
+    if not value:
+        return math.nan, gW, gb
+    ell = _row_losses(Z, Y, loss)
+    return float(np.sum(ell) if weights is None else weights @ ell) / n, gW, gb
+
+
 def _soft(v: np.ndarray, t: np.ndarray | float) -> np.ndarray:
     # v − clip(v, −t, t): sign(v)·max(|v| − t, 0) in two ufunc calls
     return v - np.clip(v, -t, t)
@@ -398,17 +488,14 @@ class _Design:
             GW = self.gram @ W
             value = float(np.sum(W * GW) - 2.0 * np.sum(W * self.xty) + self.yy)
             return value, 2.0 * (GW - self.xty), np.zeros(self.k)
-        Z = self.X @ W
-        if self.free_b:
-            Z = Z + b
-        value, G = _loss_and_grad_z(Z, self.Yc, self.loss, self.weights)
-        return value, self.X.T @ G, G.sum(0)
+        return fused_loss_grad(self.X, W, b if self.free_b else None, self.Yc, self.loss, self.weights)
 
     def grad(self, W: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The loss gradient in (W, b) without its value (what each FISTA step needs)."""
         if self.gram is not None:
             return 2.0 * (self.gram @ W - self.xty), self._no_b
-        return self.loss_grad(W, b)[1:]
+        return fused_loss_grad(self.X, W, b if self.free_b else None, self.Yc, self.loss, self.weights,
+                               value=False)[1:]
 
     @property
     def _no_b(self) -> np.ndarray:

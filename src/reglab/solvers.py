@@ -60,6 +60,11 @@ __all__ = [
 CURVATURE: Final = {"squared": 2.0, "logistic": 0.25, "cross_entropy": 0.5}
 FAST_OPTIMIZERS: Final = ("gd", "fista")
 _GRAM_MAX_D: Final = 4096  # the Gram matrix is d² numbers: above this the data form is used
+# Rows per block of LinearFastPath's fused gradient pass: about 2 MB of X. Measured on the 2-core VM,
+# logistic gradient on 100000 × 1000, medians of interleaved runs under load ~3, blocked / two-pass
+# time for blocks of 1 / 2 / 4 MB: float32 1 thread 0.86 / 0.73 / 0.82, 2 threads 0.81 / 0.89 / 0.85;
+# float64 1 thread 0.67 / 0.71 / 0.87, 2 threads 0.67 / 0.59 / 0.62 (512 KB: 0.88–1.15).
+_PASS_BLOCK_BYTES: Final = 2 << 20
 
 
 # -- the Gram matrix and its top eigenvalue -----------------------------------------------------------
@@ -209,6 +214,18 @@ def _dloss_dz(Z: Tensor, Y: Tensor, loss_name: str) -> Tensor:
     return torch.softmax(Z, dim=1).sub_(Y).div_(n)
 
 
+def _residual_(Z: Tensor, Y: Tensor, loss_name: str) -> None:
+    """Z ← ∂ℓᵢ/∂Z per row, in place, up to the constant factor the caller applies: Z − Y for squared
+    (factor 2/(n·k)), σ(Z) − Y for logistic and softmax(Z) − Y for cross_entropy (factor 1/n)."""
+    if loss_name == "squared":
+        Z.sub_(Y)
+    elif loss_name == "logistic":
+        Z.sigmoid_().sub_(Y)
+    else:
+        Z.sub_(Z.amax(1, keepdim=True)).exp_()
+        Z.div_(Z.sum(1, keepdim=True)).sub_(Y)
+
+
 def linear_gradients(model: LinearModel, X: Tensor, y: Tensor, loss: str | Loss | None = None) -> dict[str, Tensor]:
     """Gradient of the mean data loss for a linear model with its canonical loss, without autograd.
 
@@ -300,6 +317,7 @@ class LinearFastPath:
             raise ValueError(f"The Gram form is for the squared loss only; got {loss.name!r}.")
         self.gram: Tensor | None = None
         self.C: Tensor | None = None
+        self._R: Tensor | None = None  # the fused gradient pass's buffer, made on first use
         if gram:
             self.gram, self.C = gram_matrix(X, self.Y, self.fit_intercept, sample_weight)
             Y2 = self.Y.square() if self.row_weight is None else self.Y.square() * self.row_weight
@@ -355,11 +373,18 @@ class LinearFastPath:
 
     # -- the smooth part ------------------------------------------------------------------------------
     def grad(self, theta: Tensor, out: Tensor | None = None) -> Tensor:
-        """∇ of the mean data loss at Θ, shape (d, k)."""
+        """∇ of the mean data loss at Θ, shape (d, k).
+
+        On the CPU X is read from memory once: in row blocks of about ``_PASS_BLOCK_BYTES``, each
+        block's X_bᵀR_b is added while X_b, just read for Z_b = X_bW, is still in cache.
+        """
         if self.gram is not None:
             assert self.C is not None
             return torch.addmm(self.C, self.gram, theta, beta=-2.0 / self.k, alpha=2.0 / self.k, out=out)
         out = theta.new_empty(self.d, self.k) if out is None else out
+        rows = max(32, _PASS_BLOCK_BYTES // max(self.p * self.X.element_size(), 1))
+        if self.X.device.type == "cpu" and self.n > rows:
+            return self._blocked_grad(theta, out, rows)
         Z = self._outputs(theta)
         R = _dloss_dz(Z, self.Y, self.loss.name)
         if self.row_weight is not None:
@@ -367,6 +392,30 @@ class LinearFastPath:
         torch.mm(self.X.T, R, out=out[: self.p])
         if self.fit_intercept:
             torch.sum(R, 0, out=out[self.p])
+        return out
+
+    def _blocked_grad(self, theta: Tensor, out: Tensor, rows: int) -> Tensor:
+        W = theta[: self.p]
+        b = theta[self.p] if self.fit_intercept else None
+        if self._R is None:
+            self._R = self.X.new_empty(self.n, self.k)  # R = ∂ℓ/∂Z per row, reused by every call
+        R, gW = self._R, out[: self.p]
+        gW.zero_()
+        for i in range(0, self.n, rows):
+            Xb, Rb = self.X[i:i + rows], R[i:i + rows]
+            if b is None:
+                torch.mm(Xb, W, out=Rb)
+            else:
+                torch.addmm(b, Xb, W, out=Rb)
+            _residual_(Rb, self.Y[i:i + rows], self.loss.name)
+            if self.row_weight is not None:
+                Rb.mul_(self.row_weight[i:i + rows])
+            gW.addmm_(Xb.T, Rb)
+        scale = 2.0 / (self.n * self.k) if self.loss.name == "squared" else 1.0 / self.n
+        gW.mul_(scale)
+        if self.fit_intercept:
+            torch.sum(R, 0, out=out[self.p])
+            out[self.p].mul_(scale)
         return out
 
     def _outputs(self, theta: Tensor) -> Tensor:
