@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -262,3 +264,63 @@ def test_live_and_deferred_summaries_agree(every: int) -> None:
     one_step = fit("linear", ds, record={"every": 1, "tail": 0}, **kw).trajectory
     rows = np.searchsorted(one_step.steps, deferred.steps[1:])
     np.testing.assert_allclose(upd[1:], one_step.summary("linear.weight", "update_norm")[rows], rtol=1e-12)
+
+
+def _reference_summaries(params: list[torch.Tensor], before: list[torch.Tensor] | None, tol: float) -> np.ndarray:
+    """Per tensor, the five summaries computed the plain way, one torch call each (shape (P, 5))."""
+    rows = []
+    for p, b in zip(params, before if before is not None else [None] * len(params)):
+        w = p.detach()
+        rows.append([float(torch.linalg.vector_norm(w.double())), float(w.double().abs().sum()),
+                     float((w == 0).double().mean()), float((w.abs() < tol).double().mean()),
+                     math.nan if b is None else float(torch.linalg.vector_norm((w - b).double()))])
+    return np.asarray(rows)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("every", [1, 3])
+@pytest.mark.parametrize("tol", [1e-3, 0.0])
+def test_fused_live_summaries_equal_the_per_tensor_computation(dtype: torch.dtype, every: int, tol: float) -> None:
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(30, 20), torch.nn.Tanh(), torch.nn.Linear(20, 1)).to(dtype)
+    with torch.no_grad():  # exact zeros, and weights at tol and just below it (as the dtype rounds tol)
+        t = torch.tensor(tol, dtype=dtype)
+        model[0].weight[0, :3] = torch.stack([torch.zeros((), dtype=dtype), t, torch.nextafter(t, -t - 1)])
+        model[2].bias.zero_()
+    opt = Regularized(torch.optim.SGD(model.parameters(), lr=0.05), model, [L1(0.02, update="proximal")])
+    rec = watch(model, opt, steps=12, every=every, tail=0, all_below=0, sample=7, tol=tol)
+    expected = {0: _reference_summaries(list(model.parameters()), None, tol)}
+    x = torch.randn(64, 30, dtype=dtype)
+    y = torch.randn(64, 1, dtype=dtype)
+    for step in range(1, 13):
+        before = [p.detach().clone() for p in model.parameters()]
+        opt.zero_grad()
+        ((model(x) - y) ** 2).mean().backward()
+        opt.step()
+        if step % every == 0:
+            expected[step] = _reference_summaries(list(model.parameters()), before, tol)
+    traj = rec.close().trajectory()
+    assert traj.steps.tolist() == sorted(expected)
+    got = traj.summaries
+    want = np.stack([expected[s] for s in traj.steps.tolist()])
+    rtol = 1e-12 if dtype == torch.float64 else 2e-6
+    for k in (0, 1, 4):  # norms
+        np.testing.assert_allclose(got[:, :, k], want[:, :, k], rtol=rtol, atol=0, equal_nan=True)
+    np.testing.assert_array_equal(got[:, :, 2:4], want[:, :, 2:4])  # fractions: exact counts
+    assert got[0, 0, 2] > 0 and got[-1, 0, 2] > got[0, 0, 2]  # the proximal L1 made exact zeros
+
+
+def test_live_summary_fractions_are_nan_for_a_tensor_holding_nan() -> None:
+    model = torch.nn.Sequential(torch.nn.Linear(40, 30), torch.nn.Linear(30, 1))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    rec = watch(model, opt, every=2, all_below=0, sample=5)
+    opt.zero_grad()
+    model(torch.ones(3, 40)).sum().backward()
+    opt.step()  # step 1: not recorded
+    with torch.no_grad():
+        model[0].weight[3, 4] = math.nan
+    rec.close()  # records the final state
+    assert rec.trajectory().steps.tolist() == [0, 1]
+    last = rec.trajectory().summaries[-1]
+    assert np.isnan(last[0, [0, 1, 2, 3]]).all()  # the tensor with the NaN
+    assert np.isfinite(last[1:, :4]).all()  # the others

@@ -48,6 +48,7 @@ SUMMARY_FIELDS: Final = ("l2_norm", "l1_norm", "frac_zero", "frac_small", "updat
 FORMAT: Final = "reglab.trajectory/1"
 _MAX_SNAPSHOTS: Final = 1000
 _DEFAULT_TAIL: Final = 50
+_CHUNK: Final = 256  # elements per chunk of the live summaries' layout (each tensor padded to a multiple)
 
 
 # -- the recorded data ---------------------------------------------------------------------------------
@@ -71,7 +72,8 @@ class Trajectory:
         The parameter tensors summarised.
     summaries : ndarray of shape (T, P, 5) or None
         Per tensor: ``SUMMARY_FIELDS`` = L2 norm, L1 norm, fraction of exact zeros, fraction of
-        ``|w| < tol``, norm of the update applied at that step (NaN at step 0).
+        ``|w| < tol`` (``tol`` as the weights' dtype rounds it), norm of the update applied at that
+        step (NaN at step 0). The fractions are NaN where the tensor holds a NaN.
     weights : dict of str to ndarray of shape (W,)
         Per tracked weight: ``lr``, ``l2`` (total L2 strength on it), ``l1`` (total L1 strength),
         ``theory_rate`` (the factor by which the penalty alone shrinks it per step, 1 − 2ηλ for
@@ -255,6 +257,18 @@ def _element_names(name: str, shape: Sequence[int], flat: np.ndarray) -> list[st
     return [f"{name}[{','.join(map(str, c))}]" for c in zip(*(cc.tolist() for cc in coords))]
 
 
+def _largest_below(tol: float, dtype: torch.dtype) -> float | None:
+    """The largest ``dtype`` number below ``tol`` as ``dtype`` rounds it (None when that is 0).
+
+    ``|w| > it`` ⇔ ``not |w| < tol`` for ``w`` of that dtype, which is how torch compares a
+    tensor with a Python number (the number is cast to the tensor's dtype).
+    """
+    t = torch.tensor(tol, dtype=dtype)
+    if not t > 0:
+        return None
+    return float(torch.nextafter(t, torch.zeros_like(t)))
+
+
 def _as_patterns(track: str | Sequence[str] | None) -> list[str]:
     if track is None:
         return []
@@ -378,6 +392,7 @@ class Recorder:
         # per tensor: its tracked flat indices (for gathering without a full copy of a large model)
         self._local = [torch.as_tensor(ix, dtype=torch.long, device=p.device)
                        for ix, p in zip(self._flat_idx, self._params)]
+        self._n_local = [len(ix) for ix in self._flat_idx]
 
         # schedule
         self._planned: set[int] = set()
@@ -391,22 +406,15 @@ class Recorder:
         # Per-tensor summaries. With every weight tracked they are computed when the trajectory is
         # copied out, from the values themselves (and, for a step whose predecessor was not
         # recorded, the pre-step values kept in _prev_rows): nothing but one copy per recorded step.
-        # With a sample, they are computed live: raw per-tensor stats, field-major
-        # [Σ|w| | Σw² | non-zeros | −count |w| < tol | Σ(Δw)²], from one pass each over a work matrix.
+        # With a sample, they are computed live, field-major per row:
+        # [‖w‖₂ | Σ|w| | count w ≠ 0 | count |w| ≥ tol | ‖Δw‖₂], P each (see _record_summaries_).
         self._live = self.record_summaries and not self._all
         self._prev_rows = (torch.full((capacity, self.n_tracked), math.nan, dtype=dtype, device=device)
                            if self.record_summaries and self._all else None)
         self._summ = (torch.full((capacity, len(SUMMARY_FIELDS) * len(self._params)), math.nan, dtype=dtype,
                                  device=device) if self._live else None)
         if self._live:
-            # two flat copies of all parameters, used in turn: the previous recorded state is the
-            # pre-step state of this step when the two steps are consecutive (no copy in the pre-hook)
-            self._flats = [torch.empty(self._n_all, dtype=dtype, device=device) for _ in range(2)]
-            self._turn = 0
-            self._prev = torch.empty(self._n_all, dtype=dtype, device=device)
-            self._work = torch.empty(len(SUMMARY_FIELDS), self._n_all, dtype=dtype, device=device)
-            self._work_rows = list(self._work.unbind(0))
-            self._work_split = {n: self._work[:n].split(self._sizes, dim=1) for n in (4, 5)}
+            self._layout_live_buffers()
         self._prev_ok = False
         self._steps: list[int] = []
         self._count = 0
@@ -513,14 +521,13 @@ class Recorder:
         k = self._count
         last = self._steps[-1] if self._steps else -1
         if self._grads is not None and last == k:
-            grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self._params]
-            self._gather(grads, self._grads[len(self._steps) - 1])
+            self._gather([p.grad for p in self._params], self._grads[len(self._steps) - 1])
         if self.record_summaries and self._wanted(k + 1):
             # keep the pre-step values, for the norm of this step's update
             if last == k:
                 pass  # the pre-step values are the last recorded state already
             elif self._live:
-                torch.cat([p.detach().reshape(-1) for p in self._params], out=self._prev)
+                self._copy_params_into(self._prev)
                 self._prev_ok = True
             else:
                 row = len(self._steps)
@@ -530,12 +537,20 @@ class Recorder:
                 self._gather(self._params, self._prev_rows[row])
 
     @torch.no_grad()
-    def _gather(self, tensors: Sequence[Tensor], out: Tensor) -> None:
-        """Tracked elements of ``tensors`` (one per parameter) into ``out`` (shape (W,))."""
+    def _gather(self, tensors: Sequence[Tensor | None], out: Tensor) -> None:
+        """Tracked elements of ``tensors`` (one per parameter; None reads as zeros) into ``out`` (shape (W,))."""
         if self._all:
-            torch.cat([t.detach().reshape(-1) for t in tensors], out=out)
-        else:
-            torch.cat([t.detach().reshape(-1).index_select(0, ix) for t, ix in zip(tensors, self._local)], out=out)
+            torch.cat([torch.zeros_like(p).reshape(-1) if t is None else t.detach().reshape(-1)
+                       for t, p in zip(tensors, self._params)], out=out)
+            return
+        # one gather per tensor that holds tracked elements, straight into its slice of the row
+        # (take reads any layout: a transposed gradient is not copied whole first)
+        for t, ix, part in zip(tensors, self._local, out.split(self._n_local)):
+            if part.numel():
+                if t is None:
+                    part.zero_()
+                else:
+                    torch.take(t.detach(), ix, out=part)
 
     @torch.no_grad()
     def _snapshot(self, step: int) -> None:
@@ -549,26 +564,78 @@ class Recorder:
             return
         flat, other = self._flats[self._turn], self._flats[1 - self._turn]
         self._turn = 1 - self._turn
-        torch.cat([p.detach().reshape(-1) for p in self._params], out=flat)
-        torch.index_select(flat, 0, self._global, out=self._values[row])
-        # one pass each into the preallocated work matrix, then one sum per tensor:
-        # |w|, w², 1[w ≠ 0], −1[|w| < tol], (Δw)²; norms are square-rooted when copied out
-        m0, m1, m2, m3, m4 = self._work_rows
-        torch.abs(flat, out=m0)
-        torch.mul(flat, flat, out=m1)
-        torch.sign(m0, out=m2)
-        torch.sub(m0, self.tol, out=m3).clamp_(max=0.0).sign_()  # −1 where |w| < tol, else 0
-        n_fields = 4
+        self._copy_params_into(flat)
+        torch.index_select(flat, 0, self._padded_global, out=self._values[row])
         prev = self._prev if self._prev_ok else (
             other if len(self._steps) >= 2 and self._steps[-2] == step - 1 else None)
-        if prev is not None:
-            d = torch.sub(flat, prev, out=prev)  # prev is not needed after this
-            torch.mul(d, d, out=m4)
-            n_fields = 5
-            self._prev_ok = False
+        self._prev_ok = False
         assert self._summ is not None
-        sums = torch.stack([c.sum(dim=1) for c in self._work_split[n_fields]], dim=1)  # (fields, P)
-        self._summ[row, : n_fields * len(self._params)].copy_(sums.reshape(-1))
+        self._record_summaries_(flat, prev, self._summ[row])
+
+    def _layout_live_buffers(self) -> None:
+        """Buffers for live summaries, in a chunked layout: one reduction call covers every tensor.
+
+        Each parameter starts at a multiple of ``_CHUNK`` in a zero-padded flat buffer, so the work
+        matrix viewed as (fields, chunks, _CHUNK) is summed over its last axis in one call, and the
+        chunk sums are added per tensor by one small index_add.
+        Padding stays 0, which adds nothing to any field.
+        """
+        dev, dt = self.device, self.dtype
+        padded = [-(-n // _CHUNK) * _CHUNK for n in self._sizes]
+        starts = np.cumsum([0, *padded])
+        n_pad, n_chunks = int(starts[-1]), int(starts[-1]) // _CHUNK
+        self._padded_global = torch.as_tensor(
+            np.concatenate([starts[i] + ix for i, ix in enumerate(self._flat_idx)]), dtype=torch.long, device=dev)
+        # two flat copies of all parameters, used in turn: the previous recorded state is the
+        # pre-step state of this step when the two steps are consecutive (no copy in the pre-hook)
+        self._flats = [torch.zeros(n_pad, dtype=dt, device=dev) for _ in range(2)]
+        self._turn = 0
+        self._prev = torch.zeros(n_pad, dtype=dt, device=dev)
+        # rows: w², |w|, 1[w ≠ 0], 1[|w| ≥ tol], (Δw)²
+        self._work = torch.zeros(len(SUMMARY_FIELDS), n_pad, dtype=dt, device=dev)
+        self._work_chunks = self._work.view(len(SUMMARY_FIELDS), n_chunks, _CHUNK)
+        owner = np.repeat(np.arange(len(padded)), np.asarray(padded) // _CHUNK)
+        self._chunk_owner = torch.as_tensor(owner, dtype=torch.long, device=dev)  # chunk → its tensor
+        self._no_sums = torch.zeros(len(SUMMARY_FIELDS), len(padded), dtype=dt, device=dev)
+        self._starts = [int(x) for x in starts[:-1]]
+        self._chunk_sums = torch.empty(len(SUMMARY_FIELDS), n_chunks, dtype=dt, device=dev)
+        self._small_below = _largest_below(self.tol, dt)
+        self._sizes_t = torch.tensor(self._sizes, dtype=dt, device=dev)
+        self._views_of_buffers()
+
+    def _views_of_buffers(self) -> None:
+        """Each parameter's region of each flat buffer, shaped like it, keyed by the buffer's id."""
+        self._regions = {id(buf): [buf[a:a + p.numel()].view(p.shape) for a, p in zip(self._starts, self._params)]
+                         for buf in (*self._flats, self._prev)}
+
+    def _copy_params_into(self, buf: Tensor) -> None:
+        torch._foreach_copy_(self._regions[id(buf)], [p.detach() for p in self._params])
+
+    def _record_summaries_(self, flat: Tensor, prev: Tensor | None, out: Tensor) -> None:
+        """Raw per-tensor summaries of ``flat`` (every parameter, chunked layout) into ``out``, shape (5·P,).
+
+        Field-major: Σw², Σ|w|, count of w ≠ 0, count of |w| ≥ tol, Σ(w − prev)² (left as it is
+        when ``prev`` is None). One elementwise pass per field into the work matrix, one reduction
+        over all fields and tensors, one small index_add that adds chunks per tensor; no host transfer.
+        """
+        sq, a, nonzero, large, dsq = self._work.unbind(0)
+        torch.mul(flat, flat, out=sq)
+        torch.abs(flat, out=a)
+        torch.sign(a, out=nonzero)
+        if self._small_below is not None:  # |w| > the largest number below tol ⇔ |w| ≥ tol: 1, else 0
+            torch.hardshrink(a, self._small_below, out=large).sign_()
+        else:  # tol is 0 in this dtype: every |w| is ≥ it (padding included, so count by sizes below)
+            large.fill_(0.0)
+        fields = len(SUMMARY_FIELDS) if prev is not None else len(SUMMARY_FIELDS) - 1
+        if prev is not None:
+            torch.sub(flat, prev, out=dsq).square_()
+        sums = torch.sum(self._work_chunks[:fields], dim=2, out=self._chunk_sums[:fields])  # (fields, chunks)
+        per_tensor = out[: fields * len(self._params)].view(fields, len(self._params))
+        # chunk sums added per tensor (an index_add, not a product with a 0/1 matrix: a NaN in one
+        # tensor stays in that tensor's summaries)
+        torch.index_add(self._no_sums[:fields], 1, self._chunk_owner, sums, out=per_tensor)
+        if self._small_below is None:
+            per_tensor[3].copy_(self._sizes_t)
 
     def _grow(self) -> None:
         extra = max(64, self._values.shape[0])
@@ -618,6 +685,7 @@ class Recorder:
             self._turn = int(state["turn"])
             for dst, src in zip(self._flats, state["flats"]):
                 dst.copy_(src)
+            self._views_of_buffers()  # _prev is a new tensor
         self._count = int(state["count"])
         self._steps = [int(s) for s in state["steps"]]
         self._prev_ok = bool(state["prev_ok"])
@@ -671,7 +739,7 @@ class Recorder:
         if self._live:
             assert self._summ is not None
             raw = self._summ[:T].cpu().numpy().astype(np.float64).reshape(T, len(SUMMARY_FIELDS), P)
-            l1, sq, nonzero, small, dsq = raw[:, 0], raw[:, 1], raw[:, 2], -raw[:, 3], raw[:, 4]
+            l2, l1, nonzero, small, upd = np.sqrt(raw[:, 0]), raw[:, 1], raw[:, 2], sizes - raw[:, 3], np.sqrt(raw[:, 4])
         else:
             assert self._prev_rows is not None
             V = self._values[:T].cpu().numpy().astype(np.float64)
@@ -689,11 +757,15 @@ class Recorder:
                 return cs[:, ends] - cs[:, starts]
 
             a = np.abs(V)
-            l1, sq = per_tensor(a), per_tensor(V * V)
-            nonzero, small = per_tensor((V != 0).astype(np.float64)), per_tensor((a < self.tol).astype(np.float64))
-            dsq = per_tensor((V - prev) ** 2)
+            tol = float(torch.tensor(self.tol, dtype=self.dtype))  # as torch compares w of this dtype with tol
+            l2, l1 = np.sqrt(per_tensor(V * V)), per_tensor(a)
+            nonzero, small = per_tensor((V != 0).astype(np.float64)), per_tensor((a < tol).astype(np.float64))
+            upd = np.sqrt(per_tensor((V - prev) ** 2))
+        frac_zero, frac_small = (sizes - nonzero) / sizes, small / sizes  # counts are exact integers
+        # a tensor holding NaN (Σ|w| is NaN only then) has no meaningful fractions
+        frac_zero[np.isnan(l1)] = frac_small[np.isnan(l1)] = np.nan
         # (T, P, SUMMARY_FIELDS)
-        return np.stack([np.sqrt(sq), l1, 1.0 - nonzero / sizes, small / sizes, np.sqrt(dsq)], axis=2)
+        return np.stack([l2, l1, frac_zero, frac_small, upd], axis=2)
 
     def _names(self) -> list[str]:
         if not hasattr(self, "_name_cache"):
