@@ -166,15 +166,17 @@ def solve_l1_quadratic(cols: Columns, c: np.ndarray, l1: np.ndarray, l2: np.ndar
             q = c - GS @ w[active] - l2 * w
             viol = 2.0 * np.abs(q) - l1
             viol[active] = -np.inf
-            # the largest violators, up to half the support more (one at a time from an empty one)
-            batch = min(1 + active.size // 2, len(viol))
-            new = np.argpartition(-viol, batch - 1)[:batch] if batch > 1 else np.array([int(np.argmax(viol))])
-            new = new[viol[new] > thresh]
-            if new.size == 0:
+            top = int(np.argmax(viol))
+            if viol[top] <= thresh:
                 return w, steps, True
-            new = new[np.argsort(-viol[new])]
-            batch = new.size
-            s[new] = np.where(q[new] > 0, 1.0, -1.0)
+            # the largest violators, up to half the support more (one at a time from an empty one)
+            batch = min(1 + active.size // 2, int(np.count_nonzero(viol > thresh)))
+            if batch == 1:
+                new = np.array([top])
+            else:
+                new = np.argpartition(-viol, batch - 1)[:batch]
+                new = new[np.argsort(-viol[new])]
+            s[new] = np.sign(q[new])     # non-zero: |2q_j| > l1_j + thresh ≥ 0
             column = cols(new)
             if R is not None and batch == 1:   # one more row and column of the factor: O(|S|²)
                 R = _cholesky_append(R, column[active, 0], float(column[new[0], 0]) + l2[new[0]])
@@ -417,6 +419,6 @@ def solve_exact(d: _Design, lam: float, rho: float, f: np.ndarray, W0: np.ndarra
     else:
         return W0, b0, 0, False, ""
     if ok:
-        _, gW, gb = d.loss_grad(W, b)
+        gW, gb = d.grad(W, b)
         ok = _kkt(W, gW, gb, lam, rho, f, d.free_b) <= target
     return W, b, n_iter, ok, solver
