@@ -23,15 +23,21 @@ References:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.optim import optimizer as _torch_optimizer
 
 from reglab.penalties import AbstractPenalty, Selection
 
 __all__ = ["Regularized", "optimizer_family"]
+
+
+def _global_step_hooks() -> bool:
+    """Whether any global optimizer step hook is registered (torch.optim.register_optimizer_step_*_hook)."""
+    return bool(_torch_optimizer._global_optimizer_pre_hooks or _torch_optimizer._global_optimizer_post_hooks)
 
 
 def optimizer_family(optimizer: torch.optim.Optimizer) -> str:
@@ -148,6 +154,13 @@ class Regularized(torch.optim.Optimizer):
             if outside:
                 raise ValueError(f"{t!r} applies to {outside}, which the optimizer does not update.")
             self.selections.append(sel)
+        # the step's plan, fixed with the terms: (term, selection) pairs per rule, in order
+        self._by_rule_plan: dict[str, list[tuple[AbstractPenalty, Selection]]] = {
+            rule: [(t, s) for t, sel in zip(terms, self.selections) if t.update == rule for s in sel]
+            for rule in ("gradient", "decoupled", "proximal")
+        }
+        self._before_inner = bool(self._by_rule_plan["gradient"] or self._by_rule_plan["decoupled"])
+        self._after_inner = bool(self._by_rule_plan["proximal"]) or any(t.update == "cumulative" for t in terms)
         # cumulative-L1 state: per term, per selected parameter, (u, q) as in Tsuruoka et al.
         self._cumulative: dict[int, list[dict[str, Tensor]]] = {
             i: [{"u": torch.zeros((), dtype=torch.float64), "q": torch.zeros_like(s.param)} for s in sel]
@@ -162,17 +175,14 @@ class Regularized(torch.optim.Optimizer):
                 return float(g["lr"])
         raise KeyError("parameter not in optimizer")  # unreachable: checked at construction
 
-    def _by_rule(self, rule: str) -> Iterable[tuple[int, AbstractPenalty, Selection]]:
-        for i, (t, sel) in enumerate(zip(self.terms, self.selections)):
-            if t.update == rule:
-                for j, s in enumerate(sel):
-                    yield j, t, s
-
     # -- the step ----------------------------------------------------------------------------------
     @torch.no_grad()
     def add_penalty_grads_(self) -> None:
         """Add the (sub)gradient of every ``gradient``-rule term to its parameters' ``.grad``."""
-        for _, t, s in self._by_rule("gradient"):
+        self._add_penalty_grads()
+
+    def _add_penalty_grads(self) -> None:
+        for t, s in self._by_rule_plan["gradient"]:
             if s.param.grad is None:
                 continue
             if s.mask is None and t.kind == "l2":
@@ -193,7 +203,23 @@ class Regularized(torch.optim.Optimizer):
         return torch.stack(values).sum() if values else torch.zeros((), dtype=torch.float64)
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
-        """One step of the inner optimizer with every term applied by its rule."""
+        """One step of the inner optimizer with every term applied by its rule.
+
+        Step hooks registered on this wrapper (and global optimizer hooks) run around it, and a
+        profiler range names it, as for any torch optimizer; without hooks or a profiler the step
+        skips that wrapper's cost (see ``_step_hooked``).
+        """
+        if (self._optimizer_step_pre_hooks or self._optimizer_step_post_hooks or _global_step_hooks()
+                or torch.autograd._profiler_enabled()):
+            return self._step_hooked(closure)
+        return self._step(closure)
+
+    # torch.optim.Optimizer wraps a subclass's step() in its hook-and-profiler wrapper unless the
+    # function says it is "hooked"; this one runs that same wrapper (_step_hooked) only when there
+    # is something for it to do, which saves its cost on every plain step
+    step.hooked = True  # type: ignore[attr-defined]
+
+    def _step(self, closure: Callable[[], Any] | None = None) -> Any:
         if self.family == "lbfgs":
             if closure is None:
                 raise ValueError("L-BFGS needs a closure that recomputes the loss: opt.step(closure).")
@@ -202,12 +228,18 @@ class Regularized(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        self.add_penalty_grads_()
-        self._apply_decoupled_()
+        if self._before_inner:
+            with torch.no_grad():
+                self._add_penalty_grads()
+                self._apply_decoupled()
         self.optimizer.step()
-        self._apply_proximal_()
-        self._apply_cumulative_()
+        if self._after_inner:
+            with torch.no_grad():
+                self._apply_proximal()
+                self._apply_cumulative()
         return loss
+
+    _step_hooked = torch.optim.Optimizer.profile_hook_step(_step)
 
     def _closure_with_penalty(self, closure: Callable[[], Any]) -> Callable[[], Any]:
         def penalized() -> Any:
@@ -218,20 +250,17 @@ class Regularized(torch.optim.Optimizer):
 
         return penalized
 
-    @torch.no_grad()
-    def _apply_decoupled_(self) -> None:
-        for _, t, s in self._by_rule("decoupled"):
+    def _apply_decoupled(self) -> None:
+        for t, s in self._by_rule_plan["decoupled"]:
             if s.param.grad is not None:
                 t.apply_decay_(s.param, self._lr_of(s.param), s.mask)
 
-    @torch.no_grad()
-    def _apply_proximal_(self) -> None:
-        for _, t, s in self._by_rule("proximal"):
+    def _apply_proximal(self) -> None:
+        for t, s in self._by_rule_plan["proximal"]:
             if s.param.grad is not None:
                 t.apply_prox_(s.param, self._lr_of(s.param), s.mask)
 
-    @torch.no_grad()
-    def _apply_cumulative_(self) -> None:
+    def _apply_cumulative(self) -> None:
         # Tsuruoka et al. (2009), Fig. 2: u is the total L1 penalty each weight could have received,
         # q the total it did receive; after the gradient step each weight is clipped toward zero by
         # u ∓ q, never across it.
