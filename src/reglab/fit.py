@@ -7,6 +7,7 @@ One loop for every model, optimizer and rule: a forward pass on the (mini)batch,
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import time
@@ -526,7 +527,14 @@ def fit(
     assert isinstance(lr, float)
     params = [p for p in net.parameters() if p.requires_grad]
     nonempty = [p for p in params if p.numel()]  # the logged finiteness check: max |w| over all (no_grad)
-    concat = sum(p.numel() for p in nonempty) <= _CONCAT_MAX  # small models: one cat + one max (no per-tensor ops)
+    # small models: one cat + one sum (no per-tensor ops), into one buffer from the parameters' flat
+    # views (in-place updates keep them current)
+    concat = (sum(p.numel() for p in nonempty) <= _CONCAT_MAX and all(p.is_contiguous() for p in nonempty)
+              and len({p.device for p in nonempty}) <= 1)
+    if concat and nonempty:
+        flat_views = [p.detach().view(-1) for p in nonempty]
+        flat_all = torch.empty(sum(v.numel() for v in flat_views), device=nonempty[0].device,
+                               dtype=functools.reduce(torch.promote_types, (p.dtype for p in nonempty)))
     opt = Regularized(_build_optimizer(optimizer, params, lr, momentum), net, terms,
                       allow_weight_decay=allow_weight_decay)
 
@@ -602,23 +610,26 @@ def fit(
     def log(step: int, data_loss: float) -> bool:
         """Append to the history; True when training should stop (converged or diverged)."""
         nonlocal first_objective, previous, kkt0, status
-        # one fused reduction and one host transfer: the max |w| over all parameters (NaN and ±inf
-        # propagate through a max, which cannot overflow: finite max ⇔ every parameter finite) and,
-        # when there are terms, the penalty value beside it
+        # one fused reduction and one host transfer: a number that is finite ⇔ every parameter is
+        # and, when there are terms, the penalty value beside it. Small models: the float64 sum of
+        # all parameters (NaN and ±inf propagate through a sum, so a finite sum ⇔ all finite, unless
+        # the sum overflows: then the max |w| decides, which cannot overflow); larger ones: max |w|
         with torch.no_grad():
             if not nonempty:
-                w_max = torch.zeros((), dtype=torch.float64)
+                w_check = torch.zeros((), dtype=torch.float64)
             elif concat:
-                w_max = torch.cat([p.reshape(-1) for p in nonempty]).abs().max()
+                w_check = torch.cat(flat_views, out=flat_all).sum(dtype=torch.float64)
             else:
-                w_max = torch.stack(torch._foreach_norm(nonempty, math.inf)).max()
+                w_check = torch.stack(torch._foreach_norm(nonempty, math.inf)).max()
             if opt.terms:
-                penalty, w_max_value = torch.stack([opt.penalty_value(), w_max.to(torch.float64)]).tolist()
+                penalty, w_check_value = torch.stack([opt.penalty_value(), w_check.to(torch.float64)]).tolist()
             else:
-                penalty, w_max_value = 0.0, w_max.item()
+                penalty, w_check_value = 0.0, w_check.item()
+            if concat and nonempty and not math.isfinite(w_check_value):
+                w_check_value = flat_all.abs().max().item()
         history.append(step, data_loss, penalty, float(opt.param_groups[0]["lr"]))
         objective = data_loss + penalty
-        finite = math.isfinite(objective) and math.isfinite(w_max_value)
+        finite = math.isfinite(objective) and math.isfinite(w_check_value)
         if first_objective is None:
             first_objective = objective
         if not finite or (first_objective > 0 and objective > 1e6 * first_objective):
