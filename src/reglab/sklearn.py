@@ -39,7 +39,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.model_selection import check_cv
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from reglab.exceptions import ConvergenceWarning
 from reglab._path import (
@@ -104,6 +104,13 @@ def _as_writable(X: np.ndarray) -> np.ndarray:
     return X if X.flags.writeable else X.copy()
 
 
+def _sample_weight(sample_weight: Any, X: np.ndarray) -> np.ndarray | None:
+    """Validated weights of shape (n_samples,) (scikit-learn's checks and words), or None."""
+    if sample_weight is None:
+        return None
+    return _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+
+
 # -- penalty terms for the engine, grouped by penalty factor -----------------------------------------
 
 
@@ -126,6 +133,23 @@ def _terms(penalty: str | None, alpha: float, rho: float, update: str, factor_ma
         else:
             terms.append(ElasticNet(lam, l1_ratio=rho, on=on, update=update))
     return terms
+
+
+def _check_rule_with_engine(penalty: str | None, rho: float, update: str, optimizer: str) -> None:
+    """Refuse a penalty × update rule × optimizer combination as the engine does, with its ValueError.
+
+    The engine (:class:`reglab.Regularized`) checks each term when it wraps the optimizer; asking it
+    here, on a one-weight probe, refuses a combination before any data work and for every λ (λ = 0
+    and all-zero penalty factors build no term, so the engine would not see it).
+    """
+    if penalty is None:
+        return
+    from reglab.fit import _build_optimizer
+    from reglab.updates import Regularized
+
+    probe = torch.nn.Linear(1, 1)
+    (term,) = _terms(penalty, 1.0, rho, update, [(1.0, None)])
+    Regularized(_build_optimizer(optimizer, list(probe.parameters()), 1.0, 0.9), probe, [term])
 
 
 def _factor_masks(factor: np.ndarray, first: str, first_shape: tuple[int, ...], others: list[str]
@@ -165,11 +189,6 @@ class _BaseGD(BaseEstimator):
             raise TypeError(f"fit_intercept must be a bool; got {self.fit_intercept!r}.")
         if not (isinstance(self.lr, str) and self.lr == "auto"):
             _check_real(self.lr, "lr", low_open=True)
-        if self.update == "cumulative" and self.penalty != "l1":
-            raise ValueError(
-                f"update='cumulative' is Tsuruoka et al.'s cumulative L1 penalty and applies to penalty='l1' only; "
-                f"got penalty={self.penalty!r}. Use update='proximal' for elastic net."
-            )
         return alpha, rho, max_iter, tol
 
     def _resolved_update(self) -> str:
@@ -178,14 +197,15 @@ class _BaseGD(BaseEstimator):
         return "proximal" if self.penalty in ("l1", "elasticnet") else "gradient"
 
     def _fit_engine(self, model: torch.nn.Module, X: np.ndarray, y: np.ndarray, loss: str, terms: list[Any],
-                    optimizer: str, lr: float | str, max_iter: int, tol: float | None) -> Any:
+                    optimizer: str, lr: float | str, max_iter: int, tol: float | None,
+                    sample_weight: np.ndarray | None) -> Any:
         from reglab.fit import fit
 
         width = max([X.shape[1], *(m.out_features for m in model.modules() if isinstance(m, torch.nn.Linear))])
         with threads_for(X.shape[0] if self.batch_size is None else min(self.batch_size, X.shape[0]), width):
             result = fit(model, (_as_writable(X), y), loss=loss, penalties=terms, optimizer=optimizer, lr=lr,
                          steps=max_iter, batch_size=self.batch_size, seed=_seed(self.random_state),
-                         record=bool(self.record), tol=tol)
+                         record=bool(self.record), tol=tol, sample_weight=sample_weight)
         if tol is not None and result.status == "max_steps":
             warnings.warn(
                 f"{type(self).__name__} did not converge in max_iter={max_iter} steps (tol={tol:g}); "
@@ -271,7 +291,8 @@ class _LinearGD(_BaseGD):
         return (self.optimizer != "auto" or self.update != "auto" or bool(self.record)
                 or self.batch_size is not None)
 
-    def _fit_linear(self, X: np.ndarray, y: np.ndarray, loss: str, n_outputs: int) -> tuple[np.ndarray, np.ndarray]:
+    def _fit_linear(self, X: np.ndarray, y: np.ndarray, loss: str, n_outputs: int,
+                    sample_weight: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """Train; returns W of shape (n_features, n_outputs) and b of shape (n_outputs,)."""
         alpha, rho, max_iter, tol = self._validate_common()
         if self.optimizer not in ("auto", "gd", "sgd", "momentum", "nesterov", "adam", "lbfgs"):
@@ -287,7 +308,7 @@ class _LinearGD(_BaseGD):
             sol = solve_linear(X, y, loss=loss, alpha=alpha_eff, l1_ratio=rho, penalty_factor=factor,
                                fit_intercept=self.fit_intercept, tol=1e-4 if tol is None else tol,
                                max_iter=max_iter, coef_init=self._coef_full if warm else None,
-                               intercept_init=self._intercept_full if warm else None)
+                               intercept_init=self._intercept_full if warm else None, sample_weight=sample_weight)
             if not sol.converged:
                 warnings.warn(
                     f"{type(self).__name__} ({sol.solver}) did not converge in max_iter={max_iter} iterations "
@@ -299,6 +320,10 @@ class _LinearGD(_BaseGD):
 
         from reglab.models import LinearModel
 
+        optimizer = self.optimizer
+        if optimizer == "auto":
+            optimizer = "gd" if self.batch_size is None else "sgd"
+        _check_rule_with_engine(self.penalty, rho, self._resolved_update(), optimizer)
         kind = {"squared": "linear", "logistic": "logistic", "cross_entropy": "softmax"}[loss]
         gen = torch.Generator().manual_seed(_seed(self.random_state))
         model = LinearModel(p, n_outputs, kind, bool(self.fit_intercept), generator=gen, dtype=torch.float64)
@@ -309,10 +334,7 @@ class _LinearGD(_BaseGD):
                     model.linear.bias.copy_(torch.as_tensor(self._intercept_full))
         masks = _factor_masks(factor, "linear.weight", (n_outputs, p), [])
         terms = _terms(self.penalty, alpha, rho, self._resolved_update(), masks)
-        optimizer = self.optimizer
-        if optimizer == "auto":
-            optimizer = "gd" if self.batch_size is None else "sgd"
-        self._fit_engine(model, X, y, loss, terms, optimizer, self.lr, max_iter, tol)
+        self._fit_engine(model, X, y, loss, terms, optimizer, self.lr, max_iter, tol, sample_weight)
         W = model.linear.weight.detach().numpy().T.copy()
         b = model.linear.bias.detach().numpy().copy() if self.fit_intercept else np.zeros(n_outputs)
         return W, b
@@ -379,12 +401,16 @@ class GDRegressor(RegressorMixin, _LinearGD):
     ([1.0, 2.0], 3.0)
     """
 
-    def fit(self, X: Any, y: Any) -> GDRegressor:
-        """Fit on X of shape (n_samples, n_features) and y of shape (n_samples,)."""
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> GDRegressor:
+        """Fit on X of shape (n_samples, n_features) and y of shape (n_samples,).
+
+        ``sample_weight`` of shape (n_samples,): the data loss is the weighted mean Σwᵢℓᵢ / Σwᵢ
+        (integer weights equal repeated rows; scaling every weight changes nothing).
+        """
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], y_numeric=True)
         X = np.asarray(X, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
-        W, b = self._fit_linear(X, y, "squared", 1)
+        W, b = self._fit_linear(X, y, "squared", 1, _sample_weight(sample_weight, X))
         self._coef_full, self._intercept_full = W, b
         self.coef_ = W[:, 0].copy()
         self.intercept_ = float(b[0])
@@ -428,9 +454,20 @@ class _ClassifierOutputs:
         return self.classes_[idx]
 
 
-def _encode_classes(estimator: Any, y: np.ndarray) -> tuple[np.ndarray, str, int]:
+def _encode_classes(estimator: Any, y: np.ndarray, sample_weight: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, str, int]:
+    """``classes_`` (the labels of positive total weight), y as indices into them, loss, outputs.
+
+    A class whose samples all weigh 0 is not a class of the fit (as if its rows were dropped);
+    those rows get index 0, which their zero weight makes irrelevant.
+    """
     check_classification_targets(y)
     classes, y_enc = np.unique(y, return_inverse=True)
+    if sample_weight is not None:
+        present = np.bincount(y_enc, weights=sample_weight, minlength=len(classes)) > 0
+        if not present.all():
+            classes = classes[present]
+            y_enc = np.maximum(np.cumsum(present)[y_enc] - 1, 0)
     if len(classes) < 2:
         raise ValueError(
             f"This solver needs samples of at least 2 classes in the data, but the data contains only one "
@@ -465,11 +502,17 @@ class GDClassifier(_ClassifierOutputs, ClassifierMixin, _LinearGD):
     ((3, 4), True)
     """
 
-    def fit(self, X: Any, y: Any) -> GDClassifier:
-        """Fit on X of shape (n_samples, n_features) and labels y of shape (n_samples,)."""
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> GDClassifier:
+        """Fit on X of shape (n_samples, n_features) and labels y of shape (n_samples,).
+
+        ``sample_weight`` as :meth:`GDRegressor.fit`; a class whose samples all weigh 0 is left out
+        of ``classes_``.
+        """
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
-        y_enc, loss, k = _encode_classes(self, y)
-        W, b = self._fit_linear(np.asarray(X, dtype=np.float64), y_enc, loss, k)
+        X = np.asarray(X, dtype=np.float64)
+        sw = _sample_weight(sample_weight, X)
+        y_enc, loss, k = _encode_classes(self, y, sw)
+        W, b = self._fit_linear(X, y_enc, loss, k, sw)
         self._coef_full, self._intercept_full = W, b
         self.coef_ = W.T.copy()
         self.intercept_ = b.copy()
@@ -531,7 +574,9 @@ class _MLPGD(_BaseGD):
             return "gd" if self.batch_size is None else "sgd"
         return "adam"
 
-    def _fit_mlp(self, X: np.ndarray, y: np.ndarray, loss: str, n_outputs: int) -> None:
+    def _fit_mlp(self, X: np.ndarray, y: np.ndarray, loss: str, n_outputs: int,
+                 sample_weight: np.ndarray | None, target_shift: float = 0.0, target_scale: float = 1.0) -> None:
+        """Train on targets y (already shifted and scaled); fold ``y·scale + shift`` into the last layer."""
         from reglab.models import MLP
 
         alpha, rho, max_iter, tol = self._validate_common()
@@ -543,18 +588,24 @@ class _MLPGD(_BaseGD):
         factor = check_penalty_factor(self.penalty_factor, p)
         update = self._resolved_update()
         optimizer = self._resolved_optimizer(update)
-        lr = self.lr if self.lr != "auto" else (0.01 if optimizer == "adam" else 0.1)
+        _check_rule_with_engine(self.penalty, rho, update, optimizer)
+        lr = self.lr if self.lr != "auto" else _mlp_auto_lr(X, sample_weight, optimizer)
         reuse = (self.warm_start and hasattr(self, "model_")
                  and self.model_.fc1.in_features == p and self._n_outputs == n_outputs)
         if reuse:
             model = self.model_
+            _fold_target_scaling(model, *self._target_scaling, inverse=True)
         else:
             gen = torch.Generator().manual_seed(_seed(self.random_state))
             model = MLP(p, hidden, n_outputs, self.activation, generator=gen, dtype=torch.float64)
         weights = [f"fc{i}.weight" for i in range(2, model.n_layers + 1)]
         masks = _factor_masks(factor, "fc1.weight", (model.fc1.out_features, p), weights)
         terms = _terms(self.penalty, alpha, rho, update, masks)
-        self._fit_engine(model, X, y, loss, terms, optimizer, lr, max_iter, tol)
+        try:
+            self._fit_engine(model, X, y, loss, terms, optimizer, lr, max_iter, tol, sample_weight)
+        finally:  # the model keeps predicting in y's units, even after a DivergenceError
+            _fold_target_scaling(model, target_shift, target_scale)
+            self._target_scaling = (target_shift, target_scale)
         self.model_ = model
         self._n_outputs = n_outputs
         layers = [getattr(model, f"fc{i}") for i in range(1, model.n_layers + 1)]
@@ -568,6 +619,34 @@ class _MLPGD(_BaseGD):
             return self.model_(torch.as_tensor(_as_writable(np.asarray(X, dtype=np.float64)))).numpy()
 
 
+def _mlp_auto_lr(X: np.ndarray, sample_weight: np.ndarray | None, optimizer: str) -> float:
+    """lr="auto" for an MLP: 0.01 for Adam; 0.1 / max(1, λ_max(X̃ᵀX̃/n)) for the other optimizers.
+
+    A plain step's stable size falls as the inputs' scale grows (for a linear model it is 1/L,
+    L ∝ λ_max(X̃ᵀX̃/n), X̃ = [X, 1]); 0.1 is the step for inputs of unit scale, and X of
+    larger scale (say features around 100, λ_max ~ 10⁴) gets a step shrunk in proportion rather
+    than weights that blow up in the first steps. Adam's steps are of size ~lr whatever the scale.
+    """
+    if optimizer == "adam":
+        return 0.01
+    from reglab.solvers import top_eigenvalue
+
+    w = None if sample_weight is None else torch.as_tensor(sample_weight)
+    return 0.1 / max(1.0, top_eigenvalue(torch.as_tensor(_as_writable(X)), True, sample_weight=w))
+
+
+def _fold_target_scaling(model: torch.nn.Module, shift: float, scale: float, inverse: bool = False) -> None:
+    """Make the last layer output ``scale·f + shift`` (``inverse``: undo it) in place."""
+    last = getattr(model, f"fc{model.n_layers}")
+    with torch.no_grad():
+        if inverse:
+            last.bias.sub_(shift).div_(scale)
+            last.weight.div_(scale)
+        else:
+            last.weight.mul_(scale)
+            last.bias.mul_(scale).add_(shift)
+
+
 class MLPRegressor(RegressorMixin, _MLPGD):
     """A small MLP regressor (squared loss) under an L2, L1 or elastic-net penalty on its weights.
 
@@ -575,11 +654,16 @@ class MLPRegressor(RegressorMixin, _MLPGD):
     ----------
     hidden_layer_sizes : tuple of int
     activation : {"relu", "tanh", "gelu", "sigmoid", "identity"}
-    penalty, alpha, l1_ratio, update, lr, batch_size, warm_start, random_state, record
+    penalty, alpha, l1_ratio, update, batch_size, warm_start, random_state, record
         As :class:`GDRegressor`; the penalty applies to every weight matrix, never to biases.
     optimizer : {"auto", "gd", "sgd", "momentum", "nesterov", "adam", "lbfgs"}
-        ``"auto"``: Adam (lr 0.01) for the gradient / decoupled rules, plain gradient descent
-        (lr 0.1) for proximal and cumulative rules, which need a plain step.
+        ``"auto"``: Adam for the gradient / decoupled rules, plain gradient descent for proximal
+        and cumulative rules, which need a plain step.
+    lr : float or "auto"
+        ``"auto"``: 0.01 for Adam; 0.1 / max(1, λ_max(X̃ᵀX̃/n)) otherwise (X̃ = [X, 1]): 0.1 for
+        standardized X, a step shrunk in proportion to the curvature of larger-scale inputs.
+        A number is used as given; if training diverges with it, :class:`reglab.DivergenceError`
+        says so.
     max_iter : int
         Optimizer steps.
     tol : float or None
@@ -587,10 +671,20 @@ class MLPRegressor(RegressorMixin, _MLPGD):
         ``max_iter`` steps.
     penalty_factor : array-like of shape (n_features,), optional
         Per-input-feature multipliers on the first layer's weights.
+    standardize_target : bool
+        Train the network on (y − mean) / std (weighted by ``sample_weight``) and fold the scale
+        back into the last layer, as ``TransformedTargetRegressor(regressor, StandardScaler())``
+        would. Training then does not depend on y's units: plain gradient steps at lr 0.1 (the
+        proximal and cumulative rules) stay stable on targets in the hundreds, where unscaled they
+        blow up the weights in the first steps (the residual ~ y sets the gradient scale). The
+        objective is the one of the standardized problem: mean ((ỹ − f̃)²) + λ·pen(θ̃), λ in
+        units of y's variance; ``trajectory_`` and ``n_iter_`` are of that training. False trains
+        on y as given.
 
     Attributes
     ----------
     coefs_ : list of ndarray, layer i of shape (fan_in, fan_out)
+        The last layer includes the target scaling: ``predict`` is the network on these.
     intercepts_ : list of ndarray
     model_ : reglab.models.MLP
     n_iter_, n_features_in_, feature_names_in_, trajectory_
@@ -603,10 +697,49 @@ class MLPRegressor(RegressorMixin, _MLPGD):
     True
     """
 
-    def fit(self, X: Any, y: Any) -> MLPRegressor:
-        """Fit on X of shape (n_samples, n_features) and y of shape (n_samples,)."""
+    def __init__(
+        self,
+        hidden_layer_sizes: tuple[int, ...] = (32,),
+        activation: str = "relu",
+        penalty: str | None = "l2",
+        alpha: float = 1e-4,
+        *,
+        l1_ratio: float = 0.5,
+        update: str = "auto",
+        optimizer: str = "auto",
+        lr: float | str = "auto",
+        max_iter: int = 500,
+        tol: float | None = None,
+        batch_size: int | None = None,
+        penalty_factor: Any = None,
+        warm_start: bool = False,
+        random_state: Any = None,
+        record: bool = False,
+        standardize_target: bool = True,
+    ) -> None:
+        super().__init__(hidden_layer_sizes, activation, penalty, alpha, l1_ratio=l1_ratio, update=update,
+                         optimizer=optimizer, lr=lr, max_iter=max_iter, tol=tol, batch_size=batch_size,
+                         penalty_factor=penalty_factor, warm_start=warm_start, random_state=random_state,
+                         record=record)
+        self.standardize_target = standardize_target
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPRegressor:
+        """Fit on X of shape (n_samples, n_features) and y of shape (n_samples,).
+
+        ``sample_weight`` as :meth:`GDRegressor.fit`.
+        """
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], y_numeric=True)
-        self._fit_mlp(np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.float64), "squared", 1)
+        X = np.asarray(X, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64)
+        sw = _sample_weight(sample_weight, X)
+        if not isinstance(self.standardize_target, (bool, np.bool_)):
+            raise TypeError(f"standardize_target must be a bool; got {self.standardize_target!r}.")
+        shift, scale = 0.0, 1.0
+        if self.standardize_target:
+            shift = float(np.average(y, weights=sw))
+            std = math.sqrt(float(np.average((y - shift) ** 2, weights=sw)))
+            scale = std if std > 0 and math.isfinite(std) else 1.0
+        self._fit_mlp(X, (y - shift) / scale, "squared", 1, sw, shift, scale)
         return self
 
     def predict(self, X: Any) -> np.ndarray:
@@ -627,11 +760,16 @@ class MLPClassifier(_ClassifierOutputs, ClassifierMixin, _MLPGD):
     True
     """
 
-    def fit(self, X: Any, y: Any) -> MLPClassifier:
-        """Fit on X of shape (n_samples, n_features) and labels y of shape (n_samples,)."""
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPClassifier:
+        """Fit on X of shape (n_samples, n_features) and labels y of shape (n_samples,).
+
+        ``sample_weight`` as :meth:`GDClassifier.fit`.
+        """
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
-        y_enc, loss, k = _encode_classes(self, y)
-        self._fit_mlp(np.asarray(X, dtype=np.float64), y_enc, loss, k)
+        X = np.asarray(X, dtype=np.float64)
+        sw = _sample_weight(sample_weight, X)
+        y_enc, loss, k = _encode_classes(self, y, sw)
+        self._fit_mlp(X, y_enc, loss, k, sw)
         return self
 
     def _raw(self, X: Any) -> np.ndarray:
@@ -651,7 +789,7 @@ class _LinearCV(BaseEstimator):
         l1_ratio: float = 0.5,
         alphas: Any = None,
         n_alphas: int = 100,
-        eps: float = 1e-3,
+        eps: float | None = None,
         cv: Any = 5,
         select: str = "min",
         fit_intercept: bool = True,
@@ -671,8 +809,17 @@ class _LinearCV(BaseEstimator):
         self.tol = tol
         self.max_iter = max_iter
 
-    def _fit_cv(self, X: np.ndarray, y: np.ndarray, loss: str, classifier: bool, y_raw: np.ndarray) -> tuple[
-            np.ndarray, np.ndarray]:
+    def _eps(self) -> float:
+        if self.eps is None:
+            # ridge's largest λ is glmnet's value for ρ = 10⁻³, 10³× the lasso's: 10⁻⁶ of it reaches
+            # the same smallest λ as the lasso's 10⁻³ (10⁻³ stopped at heavily shrunk fits)
+            return 1e-6 if self.penalty == "l2" else 1e-3
+        return _check_real(self.eps, "eps", low_open=True, high=1.0)
+
+    def _fit_cv(self, X: np.ndarray, y: np.ndarray, loss: str, classifier: bool, y_raw: np.ndarray,
+                sample_weight: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """The CV loss of a fold is its held-out weighted mean loss; the fold means are averaged."""
+        sw = sample_weight
         _check_choice(self.penalty, "penalty", ("l2", "l1", "elasticnet"))
         _check_choice(self.select, "select", ("min", "1se"))
         rho = _penalty_rho(self.penalty, self.l1_ratio)
@@ -682,7 +829,7 @@ class _LinearCV(BaseEstimator):
         if self.alphas is None:
             grid = alpha_grid(X, y, loss=loss, l1_ratio=rho, fit_intercept=self.fit_intercept,
                               penalty_factor=factor, n_alphas=_check_integer(self.n_alphas, "n_alphas"),
-                              eps=_check_real(self.eps, "eps", low_open=True, high=1.0))
+                              eps=self._eps(), sample_weight=sw)
         else:
             grid = np.sort(np.asarray(self.alphas, dtype=np.float64).ravel())[::-1]
             if grid.size == 0 or np.any(grid < 0) or not np.all(np.isfinite(grid)):
@@ -693,10 +840,15 @@ class _LinearCV(BaseEstimator):
         for train, test in splitter.split(X, y_raw):
             if loss != "squared" and len(np.unique(y[train])) < (k if loss == "cross_entropy" else 2):
                 raise ValueError("A training fold lacks a class; use fewer folds or stratified folds.")
+            if sw is not None and not (sw[train].sum() > 0 and sw[test].sum() > 0):
+                raise ValueError("A cross-validation fold has sample weights that are all zero; "
+                                 "use fewer folds, or shuffle the folds.")
             W_all, b_all, _ = path_solutions(X[train], y[train], loss=loss, alphas=grid, l1_ratio=rho,
                                              penalty_factor=factor, fit_intercept=self.fit_intercept,
-                                             tol=tol, max_iter=max_iter)
-            fold_losses.append([_mean_loss(X[test] @ W + b, y[test], loss) for W, b in zip(W_all, b_all)])
+                                             tol=tol, max_iter=max_iter,
+                                             sample_weight=None if sw is None else sw[train])
+            w_test = None if sw is None else sw[test]
+            fold_losses.append([_mean_loss(X[test] @ W + b, y[test], loss, w_test) for W, b in zip(W_all, b_all)])
         losses = np.asarray(fold_losses).T  # (n_alphas, n_folds)
         mean = losses.mean(1)
         se = losses.std(1, ddof=1) / np.sqrt(losses.shape[1]) if losses.shape[1] > 1 else np.zeros(len(grid))
@@ -712,7 +864,7 @@ class _LinearCV(BaseEstimator):
         self.alpha_1se_ = float(grid[i_1se])
         self.alpha_ = self.alpha_min_ if self.select == "min" else self.alpha_1se_
         sol = solve_linear(X, y, loss=loss, alpha=self.alpha_, l1_ratio=rho, penalty_factor=factor,
-                           fit_intercept=self.fit_intercept, tol=tol, max_iter=max_iter)
+                           fit_intercept=self.fit_intercept, tol=tol, max_iter=max_iter, sample_weight=sw)
         if not sol.converged:
             warnings.warn(f"{type(self).__name__}: the final fit did not converge in max_iter={max_iter}.",
                           ConvergenceWarning, stacklevel=3)
@@ -720,10 +872,13 @@ class _LinearCV(BaseEstimator):
         return sol.coef, sol.intercept
 
 
-def _mean_loss(Z: np.ndarray, y: np.ndarray, loss: str) -> float:
+def _mean_loss(Z: np.ndarray, y: np.ndarray, loss: str, sample_weight: np.ndarray | None = None) -> float:
+    """Mean loss of outputs Z (n, K) against y; the weighted mean Σwℓ/Σw with ``sample_weight``."""
     from reglab._path import _loss_and_grad_z, _targets
 
-    return _loss_and_grad_z(Z, _targets(y, loss) if loss != "cross_entropy" else _onehot(y, Z.shape[1]), loss)[0]
+    Y = _targets(y, loss) if loss != "cross_entropy" else _onehot(y, Z.shape[1])
+    unit = None if sample_weight is None else sample_weight * (len(sample_weight) / sample_weight.sum())
+    return _loss_and_grad_z(Z, Y, loss, unit)[0]
 
 
 def _onehot(y: np.ndarray, k: int) -> np.ndarray:
@@ -746,7 +901,9 @@ class GDRegressorCV(RegressorMixin, _LinearCV):
     alphas : array-like, optional
         λ grid; default ``n_alphas`` values from ``alpha_max`` down to ``eps·alpha_max``.
     n_alphas : int
-    eps : float
+    eps : float, optional
+        ``alphas_[-1] / alphas_[0]``; default 10⁻³, and 10⁻⁶ for ``"l2"`` (whose largest λ,
+        glmnet's value for ρ = 10⁻³, is 10³× the lasso's: the two grids then end at the same λ).
     cv : int, CV splitter or iterable
     select : {"min", "1se"}
     fit_intercept : bool
@@ -773,11 +930,16 @@ class GDRegressorCV(RegressorMixin, _LinearCV):
     True
     """
 
-    def fit(self, X: Any, y: Any) -> GDRegressorCV:
-        """Choose λ by cross-validation and refit on all of X, y."""
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> GDRegressorCV:
+        """Choose λ by cross-validation and refit on all of X, y.
+
+        ``sample_weight`` of shape (n_samples,) weights the path fits and each held-out fold's loss
+        (the weighted mean Σwℓ/Σw), as :meth:`GDRegressor.fit`.
+        """
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], y_numeric=True)
+        X = np.asarray(X, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
-        W, b = self._fit_cv(np.asarray(X, dtype=np.float64), y, "squared", False, y)
+        W, b = self._fit_cv(X, y, "squared", False, y, _sample_weight(sample_weight, X))
         self.coef_ = W[:, 0].copy()
         self.intercept_ = float(b[0])
         return self
@@ -806,11 +968,13 @@ class GDClassifierCV(_ClassifierOutputs, ClassifierMixin, _LinearCV):
     True
     """
 
-    def fit(self, X: Any, y: Any) -> GDClassifierCV:
-        """Choose λ by cross-validation and refit on all of X, y."""
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> GDClassifierCV:
+        """Choose λ by cross-validation and refit on all of X, y (``sample_weight`` as :class:`GDRegressorCV`)."""
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
-        y_enc, loss, _ = _encode_classes(self, y)
-        W, b = self._fit_cv(np.asarray(X, dtype=np.float64), y_enc, loss, True, y)
+        X = np.asarray(X, dtype=np.float64)
+        sw = _sample_weight(sample_weight, X)
+        y_enc, loss, _ = _encode_classes(self, y, sw)
+        W, b = self._fit_cv(X, y_enc, loss, True, y, sw)
         self.coef_ = W.T.copy()
         self.intercept_ = b.copy()
         return self
