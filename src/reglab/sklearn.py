@@ -11,7 +11,8 @@ never penalized. :func:`reglab.penalties.sklearn_params` maps λ to scikit-learn
 
 Solvers. With ``optimizer="auto"`` and ``update="auto"`` (the defaults) and ``record=False`` the
 linear estimators reach the exact optimum with the fastest correct method (a direct solve for
-ridge, L-BFGS for smooth penalties, FISTA with adaptive restart for an L1 part; see
+ridge, L-BFGS for smooth penalties, for an L1 part the active-set method (least squares) or
+proximal Newton (binary logistic), FISTA with adaptive restart otherwise; see
 :mod:`reglab._path`). Naming an ``optimizer`` or an ``update`` rule, setting ``batch_size`` or
 ``record=True`` trains through :func:`reglab.fit` with exactly that optimizer and rule.
 
@@ -361,7 +362,8 @@ class GDRegressor(RegressorMixin, _LinearGD):
         How the penalty enters each step (see :class:`reglab.Regularized`). ``"auto"`` with
         ``optimizer="auto"`` uses the exact solvers.
     optimizer : {"auto", "gd", "sgd", "momentum", "nesterov", "adam", "lbfgs"}
-        ``"auto"``: the exact solvers (direct / L-BFGS / FISTA), or ``"gd"`` when the engine is used.
+        ``"auto"``: the exact solvers (direct / L-BFGS / active set / proximal Newton / FISTA), or
+        ``"gd"`` when the engine is used.
     lr : float or "auto"
         Learning rate for the engine; ``"auto"`` is 1/L.
     max_iter : int
