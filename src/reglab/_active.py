@@ -284,7 +284,7 @@ def solve_squared(d: _Design, lam: float, rho: float, f: np.ndarray, W0: np.ndar
 # -- logistic loss: proximal Newton on a working set ----------------------------------------------------
 
 _ARMIJO: Final = 1e-4
-_MIN_WORKING_SET: Final = 20
+_MIN_WORKING_SET: Final = 50
 
 
 def _logistic_value_and_residual(z: np.ndarray, y: np.ndarray, s: np.ndarray | None,
