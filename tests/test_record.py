@@ -324,3 +324,39 @@ def test_live_summary_fractions_are_nan_for_a_tensor_holding_nan() -> None:
     last = rec.trajectory().summaries[-1]
     assert np.isnan(last[0, [0, 1, 2, 3]]).all()  # the tensor with the NaN
     assert np.isfinite(last[1:, :4]).all()  # the others
+
+
+@pytest.mark.parametrize("options", [{"every": 1}, {"every": 3, "tail": 4},
+                                     {"every": 2, "tail": 0, "all_below": 0, "sample": 3}])
+def test_recording_on_the_fast_path_equals_recording_the_autograd_loop(options: dict, monkeypatch) -> None:
+    from reglab.solvers import LinearFastPath
+
+    runs = []
+    run = LinearFastPath.run
+    monkeypatch.setattr(LinearFastPath, "run", lambda self, *a, **k: runs.append(k) or run(self, *a, **k))
+    ds = zero_column(n=60, p=5, column=2)
+    kw = dict(lr=0.05, steps=17, seed=4, penalties=[L2(0.3), L1(0.05, update="proximal")], record=options)
+    fast = fit("linear", ds, **kw)
+    assert len(runs) == 1 and runs[0]["recorder"] is fast.recorder  # recorded on the fast path
+    plain = fit("linear", ds, fast=False, **kw)
+    assert len(runs) == 1
+    a, b = fast.trajectory, plain.trajectory
+    assert a.names == b.names and a.tensor_names == b.tensor_names
+    np.testing.assert_array_equal(a.steps, b.steps)
+    np.testing.assert_allclose(a.values, b.values, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(a.grads, b.grads, rtol=1e-10, atol=1e-13, equal_nan=True)
+    np.testing.assert_allclose(a.summaries, b.summaries, rtol=1e-10, atol=1e-13, equal_nan=True)
+    for k in b.weights:
+        np.testing.assert_array_equal(a.weights[k], b.weights[k])
+    assert np.isnan(a.grads[-1]).all() and np.isfinite(a.grads[:-1]).all()
+
+
+def test_recording_a_linear_model_keeps_the_fast_path_and_an_early_stop_records_the_last_state() -> None:
+    ds = zero_column(n=40, p=3)
+    res = fit("linear", ds, lr="auto", steps=5000, tol=1e-6, record=True)
+    assert res.status == "converged"
+    traj = res.trajectory
+    assert traj.steps[-1] == res.steps_run
+    np.testing.assert_array_equal(traj.values[-1, :3], res.model.linear.weight.detach().numpy().ravel())
+    with pytest.raises(ValueError, match="recording runs on optimizer='gd'"):
+        fit("linear", ds, optimizer="fista", steps=5, record=True)

@@ -188,13 +188,16 @@ def test_fast_path_reads_the_host_only_at_logged_steps(monkeypatch: pytest.Monke
     assert counts[0] == counts[1]
 
 
-def test_recording_or_an_mlp_keeps_the_plain_path() -> None:
+def test_other_optimizers_and_rules_keep_the_plain_path_and_recording_keeps_the_fast_path() -> None:
     from reglab.solvers import prepare_fast_path
 
     X, y = _problem("linear")
     Xt, yt = torch.tensor(X), torch.tensor(y)
     model, loss = linear(6), get_loss("squared")
-    assert prepare_fast_path(model, Xt, yt, loss, [], "gd", record=True, batch_size=None, steps=10) is None
+    # the fast path hands the recorder what the step hooks would see (tests/test_record.py)
+    assert prepare_fast_path(model, Xt, yt, loss, [], "gd", record=True, batch_size=None, steps=10) is not None
+    with pytest.raises(ValueError, match="recording runs on optimizer='gd'"):
+        prepare_fast_path(model, Xt, yt, loss, [], "fista", record=True, batch_size=None, steps=10)
     assert prepare_fast_path(model, Xt, yt, loss, [], "adam", record=False, batch_size=None, steps=10) is None
     assert prepare_fast_path(model, Xt, yt, loss, [L1(0.1, update="cumulative")], "gd", record=False,
                              batch_size=None, steps=10) is None

@@ -431,9 +431,10 @@ def fit(
     fast : bool
         Use the fast path (:mod:`reglab.solvers`: closed-form gradients, the Gram form for least
         squares with n ≫ p, no host read between logged steps) where it applies: a linear,
-        logistic or softmax model with its canonical loss, optimizer ``gd`` or ``fista``, no
-        recording, rules gradient / proximal / decoupled. Same steps, history and status as the
-        plain autograd loop (up to rounding); ``fast=False`` forces the plain loop.
+        logistic or softmax model with its canonical loss, optimizer ``gd`` (recorded or not) or
+        ``fista`` (not recorded), rules gradient / proximal / decoupled. Same steps, history,
+        status and recorded trajectory as the plain autograd loop (up to rounding); ``fast=False``
+        forces the plain loop.
     sample_weight : array-like of shape (n_samples,), optional
         Non-negative weights of the training samples (validated as scikit-learn's
         ``_check_sample_weight``; not all zero). The data loss becomes the weighted mean
@@ -652,7 +653,7 @@ def fit(
         return done
 
     if fast_path is not None:  # the one dispatch point: same steps, history and status, no autograd
-        step = fast_path.run(opt.terms, opt.selections, lr, steps, log_every, log)
+        step = fast_path.run(opt.terms, opt.selections, lr, steps, log_every, log, recorder=recorder)
     for step in range(start, steps if fast_path is None else 0):
         if checkpoint_every is not None and step > start and step % checkpoint_every == 0:
             save_checkpoint(step)

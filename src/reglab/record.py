@@ -506,22 +506,47 @@ class Recorder:
         return step % self.every == 0
 
     def _pre_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
-        t0 = time.perf_counter()
-        self._pre_step_work()
-        self.hook_seconds += time.perf_counter() - t0
+        self.record_pre_step([p.grad for p in self._params])
 
     def _post_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        self.record_post_step()
+
+    # -- driven by a loop that takes its steps without the optimizer (reglab's fast path) -----------
+    @property
+    def parameters(self) -> list[Tensor]:
+        """The parameters recorded, in the order :meth:`record_pre_step` takes their gradients."""
+        return list(self._params)
+
+    def needs_pre_step(self) -> bool:
+        """Whether :meth:`record_pre_step` has work before the coming step (else it may be skipped)."""
+        k = self._count
+        last = self._steps[-1] if self._steps else -1
+        return (self._grads is not None and last == k) or (self.record_summaries and last != k and self._wanted(k + 1))
+
+    def records_next_step(self) -> bool:
+        """Whether :meth:`record_post_step` after the coming step reads the parameters."""
+        return self._wanted(self._count + 1)
+
+    def record_pre_step(self, grads: Sequence[Tensor | None]) -> None:
+        """What the step pre-hook records: ``grads`` (the data-loss gradient, one per parameter in
+        :attr:`parameters` order, None for none) and, when needed, the parameters' pre-step values."""
+        t0 = time.perf_counter()
+        self._pre_step_work(grads)
+        self.hook_seconds += time.perf_counter() - t0
+
+    def record_post_step(self) -> None:
+        """What the step post-hook records: count the step, and snapshot the parameters if it is due."""
         t0 = time.perf_counter()
         self._count += 1
         if self._wanted(self._count):
             self._snapshot(self._count)
         self.hook_seconds += time.perf_counter() - t0
 
-    def _pre_step_work(self) -> None:
+    def _pre_step_work(self, grads: Sequence[Tensor | None]) -> None:
         k = self._count
         last = self._steps[-1] if self._steps else -1
         if self._grads is not None and last == k:
-            self._gather([p.grad for p in self._params], self._grads[len(self._steps) - 1])
+            self._gather(grads, self._grads[len(self._steps) - 1])
         if self.record_summaries and self._wanted(k + 1):
             # keep the pre-step values, for the norm of this step's update
             if last == k:

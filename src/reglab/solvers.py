@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import torch
@@ -44,6 +44,9 @@ from reglab._path import centred_gram
 from reglab.losses import Loss, get_loss
 from reglab.models import LinearModel
 from reglab.penalties import L1, L2, AbstractPenalty, ElasticNet, Selection
+
+if TYPE_CHECKING:
+    from reglab.record import Recorder
 
 __all__ = [
     "FastSolution",
@@ -433,11 +436,13 @@ class LinearFastPath:
     # -- the loops ------------------------------------------------------------------------------------
     @torch.no_grad()
     def run(self, terms: Sequence[AbstractPenalty], selections: Sequence[Sequence[Selection]], lr: float,
-            steps: int, log_every: int, log: Callable[[int, float], bool]) -> int:
+            steps: int, log_every: int, log: Callable[[int, float], bool], recorder: Recorder | None = None) -> int:
         """Run ``steps`` steps, calling ``log(step, data_loss)`` at logged steps with the model set to Θ.
 
         Returns the number of steps run (the step at which ``log`` asked to stop, or ``steps``).
-        The model holds the final Θ on return.
+        The model holds the final Θ on return. A ``recorder`` (optimizer ``"gd"``) is given what
+        its step hooks would see — the data-loss gradient before any penalty, the parameters
+        before and after the step — at the steps it records, with Θ written into the model then.
         """
         if self.optimizer == "fista":
             return self._run_fista(terms, selections, lr, steps, log_every, log)
@@ -453,12 +458,16 @@ class LinearFastPath:
         proxes = [self._prox_of(op, lr) for op in prox_ops]
         theta = self.theta_of_model()
         g = theta.new_empty(self.d, self.k)
+        g_of_params = None if recorder is None else self._as_parameters(g, recorder.parameters)
         for step in range(steps):
             if step % log_every == 0:
                 self.write_model_(theta)
                 if log(step, self.data_loss(theta)):
                     return step
             self.grad(theta, out=g)
+            if recorder is not None and recorder.needs_pre_step():
+                self.write_model_(theta)
+                recorder.record_pre_step(g_of_params)
             if has_g_l2:
                 g.addcmul_(g_l2, theta)
             if has_g_l1:
@@ -468,9 +477,21 @@ class LinearFastPath:
             theta.sub_(g, alpha=lr)
             for prox in proxes:
                 prox(theta)
+            if recorder is not None:
+                if recorder.records_next_step():
+                    self.write_model_(theta)
+                recorder.record_post_step()
         self.write_model_(theta)
         log(steps, self.data_loss(theta))
         return steps
+
+    def _as_parameters(self, buf: Tensor, params: Sequence[Tensor]) -> list[Tensor]:
+        """Views of a (d, k) buffer shaped like each of ``params`` (the model's weight and bias)."""
+        lin = self.model.linear
+        views = {id(lin.weight): buf[: self.p].T}
+        if self.fit_intercept:
+            views[id(lin.bias)] = buf[self.p]
+        return [views[id(p)] for p in params]
 
     @staticmethod
     def _decay_of(op: _TermOp, lr: float) -> Callable[[Tensor], None]:
@@ -563,9 +584,9 @@ def prepare_fast_path(model: nn.Module, X: Tensor, y: Tensor, loss: Loss, terms:
     """The fast path for this ``fit()`` call, or None when the plain autograd loop must run.
 
     It applies to a :class:`~reglab.models.LinearModel` with its canonical loss, every parameter
-    trainable and of the data's dtype, ``optimizer`` ``"gd"`` or ``"fista"``, no recording, and
-    terms by the gradient, proximal or decoupled rules; ``sample_weight`` weights each row of the
-    gradient (and the Gram form). ``optimizer="fista"`` has no plain path:
+    trainable and of the data's dtype, ``optimizer`` ``"gd"`` (recorded or not) or ``"fista"`` (not
+    recorded), and terms by the gradient, proximal or decoupled rules; ``sample_weight`` weights
+    each row of the gradient (and the Gram form). ``optimizer="fista"`` has no plain path:
     when it does not apply, a ValueError says why.
     """
     is_fista = isinstance(optimizer, str) and optimizer == "fista"
@@ -574,8 +595,8 @@ def prepare_fast_path(model: nn.Module, X: Tensor, y: Tensor, loss: Loss, terms:
         reason = "the optimizer is not 'gd' or 'fista'"
     elif not isinstance(model, LinearModel) or loss.name != model.default_loss:
         reason = "it needs a linear, logistic or softmax model with its canonical loss"
-    elif record:
-        reason = "recording hooks the optimizer's steps (use optimizer='gd')"
+    elif record and is_fista:
+        reason = "recording runs on optimizer='gd'"
     elif batch_size is not None:
         reason = "it is full-batch"
     elif any(t.update == "cumulative" for t in terms):
