@@ -185,7 +185,7 @@ def solve_l1_quadratic(cols: Columns, c: np.ndarray, l1: np.ndarray, l2: np.ndar
             else:
                 R = None
             active = np.concatenate([active, new])
-            GS = np.column_stack([GS, column])
+            GS = np.concatenate([GS, column], axis=1)
         if steps >= max_steps:
             return w, steps, False
         steps += 1
