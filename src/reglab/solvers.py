@@ -459,14 +459,17 @@ class LinearFastPath:
         theta = self.theta_of_model()
         g = theta.new_empty(self.d, self.k)
         g_of_params = None if recorder is None else self._as_parameters(g, recorder.parameters)
+        model_is_theta = True  # the model holds Θ (written since Θ last changed)
         for step in range(steps):
             if step % log_every == 0:
                 self.write_model_(theta)
+                model_is_theta = True
                 if log(step, self.data_loss(theta)):
                     return step
             self.grad(theta, out=g)
             if recorder is not None and recorder.needs_pre_step():
-                self.write_model_(theta)
+                if not model_is_theta:
+                    self.write_model_(theta)
                 recorder.record_pre_step(g_of_params)
             if has_g_l2:
                 g.addcmul_(g_l2, theta)
@@ -477,9 +480,11 @@ class LinearFastPath:
             theta.sub_(g, alpha=lr)
             for prox in proxes:
                 prox(theta)
+            model_is_theta = False
             if recorder is not None:
                 if recorder.records_next_step():
                     self.write_model_(theta)
+                    model_is_theta = True
                 recorder.record_post_step()
         self.write_model_(theta)
         log(steps, self.data_loss(theta))
