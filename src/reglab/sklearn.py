@@ -28,6 +28,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import warnings
@@ -136,6 +137,12 @@ def _terms(penalty: str | None, alpha: float, rho: float, update: str, factor_ma
     return terms
 
 
+def _model_outputs(model: torch.nn.Module) -> int:
+    """Outputs of the last linear layer of a LinearModel or MLP."""
+    return [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1].out_features
+
+
+@functools.lru_cache(maxsize=64)  # only accepted combinations are cached: a refusal raises every time
 def _check_rule_with_engine(penalty: str | None, rho: float, update: str, optimizer: str) -> None:
     """Refuse a penalty × update rule × optimizer combination as the engine does, with its ValueError.
 
@@ -200,13 +207,21 @@ class _BaseGD(BaseEstimator):
     def _fit_engine(self, model: torch.nn.Module, X: np.ndarray, y: np.ndarray, loss: str, terms: list[Any],
                     optimizer: str, lr: float | str, max_iter: int, tol: float | None,
                     sample_weight: np.ndarray | None) -> Any:
+        from reglab.data import Dataset
         from reglab.fit import fit
 
+        # X and y are validated and y encoded: the Dataset is built as is, not validated again
+        task = {"squared": "regression", "logistic": "binary", "cross_entropy": "multiclass"}[loss]
+        data = Dataset(X=torch.as_tensor(_as_writable(X)), y=torch.as_tensor(_as_writable(y)), task=task,
+                       classes=np.arange(_model_outputs(model)) if task == "multiclass" else None)
+        # without tol or record the history only watches for divergence: ten looks are enough (a
+        # non-finite run is caught at the next look, and at the end), and each look is a host sync
+        log_every = None if tol is not None or self.record else max(1, max_iter // 10)
         width = max([X.shape[1], *(m.out_features for m in model.modules() if isinstance(m, torch.nn.Linear))])
         with threads_for(X.shape[0] if self.batch_size is None else min(self.batch_size, X.shape[0]), width):
-            result = fit(model, (_as_writable(X), y), loss=loss, penalties=terms, optimizer=optimizer, lr=lr,
+            result = fit(model, data, loss=loss, penalties=terms, optimizer=optimizer, lr=lr,
                          steps=max_iter, batch_size=self.batch_size, seed=_seed(self.random_state),
-                         record=bool(self.record), tol=tol, sample_weight=sample_weight)
+                         record=bool(self.record), tol=tol, sample_weight=sample_weight, log_every=log_every)
         if tol is not None and result.status == "max_steps":
             warnings.warn(
                 f"{type(self).__name__} did not converge in max_iter={max_iter} steps (tol={tol:g}); "
