@@ -307,7 +307,7 @@ def solve_logistic(d: _Design, lam: float, rho: float, f: np.ndarray, W0: np.nda
     ``_kkt`` reached ``target`` (False also when a subproblem or line search failed: the point
     returned is then the last iterate, a valid warm start for another method).
     """
-    from reglab._path import _kkt
+    from reglab._path import _kkt, threads_for
 
     X, y, n, free_b, weights = d.X, d.Y[:, 0], d.n, d.free_b, d.weights
     l1, l2 = lam * rho * f, lam * (1.0 - rho) * f
@@ -351,45 +351,47 @@ def solve_logistic(d: _Design, lam: float, rho: float, f: np.ndarray, W0: np.nda
         # set that left violators out only to a tenth of the whole problem's measure (solved roughly)
         inner_target = 0.1 * (max(target, kkt) if truncated else target)
         stalled = False
-        while True:
-            gu = A.T @ r
-            dist = np.where(u != 0, np.abs(gu + 2.0 * l2s * u + l1s * np.sign(u)),
-                            np.maximum(np.abs(gu + 2.0 * l2s * u) - l1s, 0.0))
-            if dist.max() <= inner_target or newton >= max_iter:
-                break
-            newton += 1
-            # model: ½ΔᵀHΔ + guᵀΔ + penalty(u + Δ), H = AᵀDA; as vᵀ(H/2)v − 2((Hu − gu)/2)ᵀv + penalty(v)
-            curvature = sig * (1.0 - sig) / n if weights is None else weights * sig * (1.0 - sig) / n
-            As = A * np.sqrt(curvature)[:, None]
-            H = As.T @ As
-            v, _, ok = solve_l1_quadratic(gram_columns(0.5 * H), 0.5 * (H @ u - gu), l1s, l2s, u,
-                                          thresh=0.05 * target, max_steps=10 * (m + 1) + 100)
-            if not ok:
-                return w[:, None], np.array([b]), newton, False
-            delta = v - u
-            Ad = A @ delta
-            pen_u = penalty(u)
-            # decrease predicted by the model's linear part: ∇ᵀΔ + penalty(v) − penalty(u) < 0
-            decrease = float(gu @ delta) + penalty(v) - pen_u
-            # near the optimum both sides differ by rounding only: allow a few ulps of the objective
-            slack = 1e-14 * (abs(value) + pen_u)
-            t = 1.0
+        # BLAS threads for the working set's products (n × m), not for the whole X's
+        with threads_for(n, m + 1):
             while True:
-                zt = z + t * Ad
-                vt, rt, st = _logistic_value_and_residual(zt, y, weights, n)
-                ut = u + t * delta
-                if vt + penalty(ut) <= value + pen_u + _ARMIJO * t * min(decrease, 0.0) + slack:
+                gu = A.T @ r
+                dist = np.where(u != 0, np.abs(gu + 2.0 * l2s * u + l1s * np.sign(u)),
+                                np.maximum(np.abs(gu + 2.0 * l2s * u) - l1s, 0.0))
+                if dist.max() <= inner_target or newton >= max_iter:
                     break
-                t *= 0.5
-                if t < 1e-10:
-                    stalled = True
+                newton += 1
+                # model: ½ΔᵀHΔ + guᵀΔ + penalty(u + Δ), H = AᵀDA; as vᵀ(H/2)v − 2((Hu − gu)/2)ᵀv + penalty(v)
+                curvature = sig * (1.0 - sig) / n if weights is None else weights * sig * (1.0 - sig) / n
+                As = A * np.sqrt(curvature)[:, None]
+                H = As.T @ As
+                v, _, ok = solve_l1_quadratic(gram_columns(0.5 * H), 0.5 * (H @ u - gu), l1s, l2s, u,
+                                              thresh=0.05 * target, max_steps=10 * (m + 1) + 100)
+                if not ok:
+                    return w[:, None], np.array([b]), newton, False
+                delta = v - u
+                Ad = A @ delta
+                pen_u = penalty(u)
+                # decrease predicted by the model's linear part: ∇ᵀΔ + penalty(v) − penalty(u) < 0
+                decrease = float(gu @ delta) + penalty(v) - pen_u
+                # near the optimum both sides differ by rounding only: allow a few ulps of the objective
+                slack = 1e-14 * (abs(value) + pen_u)
+                t = 1.0
+                while True:
+                    zt = z + t * Ad
+                    vt, rt, st = _logistic_value_and_residual(zt, y, weights, n)
+                    ut = u + t * delta
+                    if vt + penalty(ut) <= value + pen_u + _ARMIJO * t * min(decrease, 0.0) + slack:
+                        break
+                    t *= 0.5
+                    if t < 1e-10:
+                        stalled = True
+                        break
+                if stalled:
                     break
-            if stalled:
-                break
-            u, z, value, r, sig = ut, zt, vt, rt, st
-            w[ws] = u[:m]
-            if free_b:
-                b = float(u[m])
+                u, z, value, r, sig = ut, zt, vt, rt, st
+                w[ws] = u[:m]
+                if free_b:
+                    b = float(u[m])
         if stalled:  # no descent left along the Newton direction: done if optimal, failed otherwise
             g = X.T @ r
             ok = _kkt(w[:, None], g[:, None], np.array([float(r.sum())]), lam, rho, f, free_b) <= target
