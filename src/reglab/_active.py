@@ -326,12 +326,12 @@ def solve_logistic(d: _Design, lam: float, rho: float, f: np.ndarray, W0: np.nda
             return w[:, None], np.array([b]), newton, True
         if newton >= max_iter:
             return w[:, None], np.array([b]), newton, False
-        # the working set: the support and the largest violators, at least as many as the support
+        # the working set: the support and the largest violators, up to twice as many as the support
         viol = np.abs(g + 2.0 * l2 * w) - l1
         support = np.flatnonzero(w)
         viol[support] = -np.inf
         outside = np.flatnonzero(viol > 0)
-        size = max(_MIN_WORKING_SET, support.size)
+        size = max(_MIN_WORKING_SET, 2 * support.size)
         truncated = outside.size > size
         if truncated:
             outside = outside[np.argpartition(-viol[outside], size - 1)[:size]]
