@@ -146,21 +146,30 @@ def test_large_model_tracks_named_tensors_a_seeded_sample_and_masked_elements() 
     assert traj.weights["theory_rate"][i] == pytest.approx(1 - 2 * 0.01 * 0.1, abs=1e-15)
 
 
-def test_tracked_values_of_a_sampled_model_are_the_named_elements() -> None:
+def test_tracked_values_and_gradients_of_a_sampled_model_are_the_named_elements() -> None:
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(120, 100), torch.nn.Tanh(), torch.nn.Linear(100, 1))
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
-    rec = watch(model, opt, sample=50, seed=0)
+    rec = watch(model, opt, sample=50, seed=0, track="2.bias")
     x = torch.randn(16, 120)
-    for _ in range(3):
+    grads = []
+    for step in range(3):
         opt.zero_grad()
         model(x).square().mean().backward()
+        if step == 1:
+            model[2].bias.grad = None  # a parameter without a gradient reads as 0
+        grads.append({n: torch.zeros_like(p) if p.grad is None else p.grad.clone()
+                      for n, p in model.named_parameters()})
         opt.step()
     traj = rec.close().trajectory()
     params = dict(model.named_parameters())
-    for name, col in zip(traj.names, traj.values[-1]):
+    assert any(n.startswith("2.bias") for n in traj.names)  # tracked: it is among the named tensors' elements
+    for j, name in enumerate(traj.names):
         tensor, idx = name[:-1].split("[")
-        assert params[tensor][tuple(int(i) for i in idx.split(","))].item() == col
+        at = tuple(int(i) for i in idx.split(","))
+        assert params[tensor][at].item() == traj.values[-1, j]
+        for t in range(3):  # row t: the data gradient at the values after t steps
+            assert grads[t][tensor][at].item() == traj.grads[t, j]
 
 
 def test_trajectory_save_load_round_trips_exactly(tmp_path) -> None:

@@ -385,14 +385,7 @@ class Recorder:
         # which elements: flat indices per tensor, sorted
         self._flat_idx = self._choose(named, _as_patterns(track), int(sample), int(all_below))
         self._all = self._n_all <= all_below
-        offsets = np.cumsum([0, *self._sizes])
-        self._global = torch.as_tensor(
-            np.concatenate([offsets[i] + ix for i, ix in enumerate(self._flat_idx)]), dtype=torch.long, device=device)
-        self.n_tracked = int(self._global.numel())
-        # per tensor: its tracked flat indices (for gathering without a full copy of a large model)
-        self._local = [torch.as_tensor(ix, dtype=torch.long, device=p.device)
-                       for ix, p in zip(self._flat_idx, self._params)]
-        self._n_local = [len(ix) for ix in self._flat_idx]
+        self.n_tracked = sum(len(ix) for ix in self._flat_idx)
 
         # schedule
         self._planned: set[int] = set()
@@ -413,8 +406,12 @@ class Recorder:
                            if self.record_summaries and self._all else None)
         self._summ = (torch.full((capacity, len(SUMMARY_FIELDS) * len(self._params)), math.nan, dtype=dtype,
                                  device=device) if self._live else None)
+        if not self._all:
+            self._layout_flat()
         if self._live:
             self._layout_live_buffers()
+        if not self._all:
+            self._views_of_buffers()
         self._prev_ok = False
         self._steps: list[int] = []
         self._count = 0
@@ -568,14 +565,16 @@ class Recorder:
             torch.cat([torch.zeros_like(p).reshape(-1) if t is None else t.detach().reshape(-1)
                        for t, p in zip(tensors, self._params)], out=out)
             return
-        # one gather per tensor that holds tracked elements, straight into its slice of the row
-        # (take reads any layout: a transposed gradient is not copied whole first)
-        for t, ix, part in zip(tensors, self._local, out.split(self._n_local)):
-            if part.numel():
+        # one multi-tensor copy into the staging buffer (any layout; a missing tensor reads as
+        # zeros), one gather from it
+        regions = self._regions[id(self._staging)]
+        have = [(r, t.detach()) for r, t in zip(regions, tensors) if t is not None]
+        if len(have) < len(regions):
+            for r, t in zip(regions, tensors):
                 if t is None:
-                    part.zero_()
-                else:
-                    torch.take(t.detach(), ix, out=part)
+                    r.zero_()
+        torch._foreach_copy_([r for r, _ in have], [t for _, t in have])
+        torch.index_select(self._staging, 0, self._padded_global, out=out)
 
     @torch.no_grad()
     def _snapshot(self, step: int) -> None:
@@ -597,20 +596,30 @@ class Recorder:
         assert self._summ is not None
         self._record_summaries_(flat, prev, self._summ[row])
 
-    def _layout_live_buffers(self) -> None:
-        """Buffers for live summaries, in a chunked layout: one reduction call covers every tensor.
+    def _layout_flat(self) -> None:
+        """A chunked flat layout of all parameters (each starts at a multiple of ``_CHUNK``, zero padding).
 
-        Each parameter starts at a multiple of ``_CHUNK`` in a zero-padded flat buffer, so the work
-        matrix viewed as (fields, chunks, _CHUNK) is summed over its last axis in one call, and the
-        chunk sums are added per tensor by one small index_add.
-        Padding stays 0, which adds nothing to any field.
+        Tracked elements of a sampled model are gathered by one multi-tensor copy into the staging
+        buffer and one index_select, whatever the number of tensors.
         """
-        dev, dt = self.device, self.dtype
         padded = [-(-n // _CHUNK) * _CHUNK for n in self._sizes]
         starts = np.cumsum([0, *padded])
-        n_pad, n_chunks = int(starts[-1]), int(starts[-1]) // _CHUNK
+        self._starts = [int(x) for x in starts[:-1]]
+        self._n_pad = int(starts[-1])
         self._padded_global = torch.as_tensor(
-            np.concatenate([starts[i] + ix for i, ix in enumerate(self._flat_idx)]), dtype=torch.long, device=dev)
+            np.concatenate([starts[i] + ix for i, ix in enumerate(self._flat_idx)]), dtype=torch.long,
+            device=self.device)
+        self._staging = torch.zeros(self._n_pad, dtype=self.dtype, device=self.device)
+
+    def _layout_live_buffers(self) -> None:
+        """Buffers for live summaries, in the chunked layout: one reduction call covers every tensor.
+
+        The work matrix viewed as (fields, chunks, _CHUNK) is summed over its last axis in one call,
+        and the chunk sums are added per tensor by one small index_add. Padding stays 0, which
+        adds nothing to any field.
+        """
+        dev, dt, n_pad = self.device, self.dtype, self._n_pad
+        n_chunks = n_pad // _CHUNK
         # two flat copies of all parameters, used in turn: the previous recorded state is the
         # pre-step state of this step when the two steps are consecutive (no copy in the pre-hook)
         self._flats = [torch.zeros(n_pad, dtype=dt, device=dev) for _ in range(2)]
@@ -619,19 +628,19 @@ class Recorder:
         # rows: w², |w|, 1[w ≠ 0], 1[|w| ≥ tol], (Δw)²
         self._work = torch.zeros(len(SUMMARY_FIELDS), n_pad, dtype=dt, device=dev)
         self._work_chunks = self._work.view(len(SUMMARY_FIELDS), n_chunks, _CHUNK)
-        owner = np.repeat(np.arange(len(padded)), np.asarray(padded) // _CHUNK)
+        owner = np.repeat(np.arange(len(self._sizes)), [(n - a) // _CHUNK for a, n in
+                                                         zip(self._starts, [*self._starts[1:], n_pad])])
         self._chunk_owner = torch.as_tensor(owner, dtype=torch.long, device=dev)  # chunk → its tensor
-        self._no_sums = torch.zeros(len(SUMMARY_FIELDS), len(padded), dtype=dt, device=dev)
-        self._starts = [int(x) for x in starts[:-1]]
+        self._no_sums = torch.zeros(len(SUMMARY_FIELDS), len(self._sizes), dtype=dt, device=dev)
         self._chunk_sums = torch.empty(len(SUMMARY_FIELDS), n_chunks, dtype=dt, device=dev)
         self._small_below = _largest_below(self.tol, dt)
         self._sizes_t = torch.tensor(self._sizes, dtype=dt, device=dev)
-        self._views_of_buffers()
 
     def _views_of_buffers(self) -> None:
         """Each parameter's region of each flat buffer, shaped like it, keyed by the buffer's id."""
+        buffers = [self._staging, *self._flats, self._prev] if self._live else [self._staging]
         self._regions = {id(buf): [buf[a:a + p.numel()].view(p.shape) for a, p in zip(self._starts, self._params)]
-                         for buf in (*self._flats, self._prev)}
+                         for buf in buffers}
 
     def _copy_params_into(self, buf: Tensor) -> None:
         torch._foreach_copy_(self._regions[id(buf)], [p.detach() for p in self._params])
