@@ -612,14 +612,14 @@ def fit(
         """Append to the history; True when training should stop (converged or diverged)."""
         nonlocal first_objective, previous, kkt0, status
         # one fused reduction and one host transfer: a number that is finite ⇔ every parameter is
-        # and, when there are terms, the penalty value beside it. Small models: the float64 sum of
-        # all parameters (NaN and ±inf propagate through a sum, so a finite sum ⇔ all finite, unless
+        # and, when there are terms, the penalty value beside it. Small models: the sum of all
+        # parameters (NaN and ±inf propagate through a sum, so a finite sum ⇔ all finite, unless
         # the sum overflows: then the max |w| decides, which cannot overflow); larger ones: max |w|
         with torch.no_grad():
             if not nonempty:
                 w_check = torch.zeros((), dtype=torch.float64)
             elif concat:
-                w_check = torch.cat(flat_views, out=flat_all).sum(dtype=torch.float64)
+                w_check = torch.cat(flat_views, out=flat_all).sum()
             else:
                 w_check = torch.stack(torch._foreach_norm(nonempty, math.inf)).max()
             if opt.terms:
