@@ -88,13 +88,6 @@ def _expected_failures(estimator: object) -> dict[str, str]:
             "that land in different batches, so the iterates differ (each minibatch loss is an unbiased "
             "estimate of the same weighted objective; full-batch training passes this check); scikit-learn "
             "marks SGDClassifier and SGDRegressor the same way")}
-    if type(estimator) is GDRegressor and estimator.penalty is None and estimator.update == "auto":
-        return {"check_sample_weight_equivalence_on_dense_data": (
-            "the check's data has 15 samples and 30 features: unpenalized least squares has many "
-            "interpolating solutions, and _path's direct solver (scipy.linalg.lstsq, gelsd, at its default "
-            "cutoff of machine epsilon) keeps singular values of ~1e-16 that numpy's cutoff (eps·max(m, n)) "
-            "drops, so the weighted and the repeated-rows fits return different interpolants instead of the "
-            "one minimum-norm solution; with numpy's cutoff the check passes")}
     return {}
 
 

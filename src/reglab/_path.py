@@ -351,7 +351,9 @@ def _row_losses(Z: np.ndarray, Y: np.ndarray, loss: str) -> np.ndarray:
         return np.einsum("ij,ij->i", R, R)
     if loss == "logistic":
         return (np.logaddexp(0.0, Z) - Y * Z)[:, 0]
-    return scipy.special.logsumexp(Z, axis=1) - np.einsum("ij,ij->i", Y, Z)
+    # log Σ exp by hand: scipy.special.logsumexp's array-API dispatch costs ~1 ms a call on small data
+    m = Z.max(axis=1)
+    return m + np.log(np.exp(Z - m[:, None]).sum(axis=1)) - np.einsum("ij,ij->i", Y, Z)
 
 
 def fused_loss_grad(X: np.ndarray, W: np.ndarray, b: np.ndarray | None, Y: np.ndarray, loss: str,
@@ -604,7 +606,9 @@ def _ridge_direct(d: _Design, lam: float, f: np.ndarray) -> tuple[np.ndarray, np
             pass  # numerically not positive definite: the least-squares route below
     A = np.vstack([d.root_weighted(d.X) / np.sqrt(d.n), np.diag(np.sqrt(lam * f))])
     B = np.vstack([d.root_weighted(d.Yc) / np.sqrt(d.n), np.zeros((d.p, d.k))])
-    W = scipy.linalg.lstsq(A, B, lapack_driver="gelsd")[0]
+    # NumPy's cutoff (eps·max(shape)): LAPACK's default keeps singular values of ~1e-16 and lands
+    # rank-deficient problems on solutions that depend on row order and repetition
+    W = scipy.linalg.lstsq(A, B, cond=np.finfo(np.float64).eps * max(A.shape), lapack_driver="gelsd")[0]
     return W, np.zeros(d.k)
 
 
