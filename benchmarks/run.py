@@ -172,6 +172,19 @@ def case_bandwidth(repeats: int) -> list[Row]:
     return rows
 
 
+def _time_with_estimator(refs: dict, ours, estimator, repeats: int) -> tuple[float, float | None, str, float, dict]:
+    """Time ours, the estimators' solver (None: it never reached the gap) and the reference candidates
+    together; returns (ours, estimator, best reference's name, its time, the references' times)."""
+    cands = {**refs, "ours": ours}
+    if estimator is not None:
+        cands["estimator"] = estimator
+    times = time_best_of(cands, repeats)
+    t_o = times.pop("ours")
+    t_e = times.pop("estimator", None)
+    ref_name = min(times, key=times.get)
+    return t_o, t_e, ref_name, times[ref_name], times
+
+
 # -- 4. & 5. lasso --------------------------------------------------------------------------------------
 
 
@@ -234,14 +247,8 @@ def case_lasso(repeats: int, data: tuple) -> list[Row]:
         return relative_gap(lasso_objective(X, y, s.coef.ravel(), float(s.intercept[0]), lam), best)
 
     t_est, g_est = loosest_reaching(gap_est, GAP)
-    cands["ours"] = ours_at(t_ours)
-    if t_est is not None:
-        cands["estimator"] = est_at(t_est)
-    times = time_best_of(cands, repeats)
-    t_o = times.pop("ours")
-    t_e = times.pop("estimator", None)
-    ref_name = min(times, key=times.get)
-    t_r = times[ref_name]
+    t_o, t_e, ref_name, t_r, times = _time_with_estimator(cands, ours_at(t_ours),
+                                                           None if t_est is None else est_at(t_est), repeats)
     others = "; ".join(f"{k}: {_s(v)}" for k, v in times.items())
     label = f"4. lasso AR(1) ρ=0.9 20000×500, {nnz} non-zeros, to 1e-6 relative gap"
     ref_txt = f"{_s(t_r)} {ref_name} (gap {chosen[ref_name][1]:.1e})"
@@ -295,14 +302,8 @@ def case_path(repeats: int, data: tuple) -> list[Row]:
                                             max_iter=10_000)[0][:, :, 0]
 
     t_est, g_est = loosest_reaching(lambda tol: worst(list(est_at(tol)())), GAP)
-    cands["ours"] = ours_at(t_ours)
-    if t_est is not None:
-        cands["estimator"] = est_at(t_est)
-    times = time_best_of(cands, repeats)
-    t_o = times.pop("ours")
-    t_e = times.pop("estimator", None)
-    ref_name = min(times, key=times.get)
-    t_r = times[ref_name]
+    t_o, t_e, ref_name, t_r, times = _time_with_estimator(cands, ours_at(t_ours),
+                                                           None if t_est is None else est_at(t_est), repeats)
     label = "5. lasso path, 64 λ (α_max·[1, 1e-3]), AR(1) 20000×500, worst relative gap 1e-6"
     ref_txt = f"{_s(t_r)} {ref_name} (worst gap {gaps[ref_name]:.1e})"
     notes = "; ".join(f"{k}: {_s(v)}" for k, v in times.items())
