@@ -103,21 +103,23 @@ def gram_matrix(X: Tensor, Y: Tensor | None = None, fit_intercept: bool = True,
     d = p + int(fit_intercept)
     w = None if sample_weight is None else sample_weight.to(X.dtype).reshape(n, 1)
     total = n if w is None else w.sum()
-    Xw = X if w is None else X * w  # diag(w) X
     G = X.new_empty(d, d)
+    # one scaled copy of X with weights (√w·X, for the symmetric product); the weighted sums
+    # are products with w and w·Y, not copies of X
     G[:p, :p] = _xtx(X) if w is None else _xtx(X * w.sqrt())
     if fit_intercept:
-        colsum = Xw.sum(0)
+        colsum = X.sum(0) if w is None else w.reshape(-1) @ X
         G[:p, p] = colsum
         G[p, :p] = colsum
         G[p, p] = total
     G /= total
     C = None
     if Y is not None:
+        wY = Y if w is None else w * Y
         C = X.new_empty(d, Y.shape[1])
-        C[:p] = Xw.T @ Y
+        C[:p] = X.T @ wY
         if fit_intercept:
-            C[p] = Y.sum(0) if w is None else (w * Y).sum(0)
+            C[p] = wY.sum(0)
         C /= total
     return G, C
 
