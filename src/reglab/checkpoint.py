@@ -101,26 +101,34 @@ def check_spec(path: str | os.PathLike[str], saved: Mapping[str, Any], current: 
                               + ". Resume with the same model, data, terms and options, or start afresh.")
 
 
-def run_spec(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, loss: str, terms: Any, optimizer: Any,
-             **options: Any) -> dict[str, Any]:
-    """What a checkpoint must match to be resumed: model shape, data fingerprint, terms, optimizer, options.
-
-    Only strings and numbers, so it is stored as is and compared with ``==``.
-    """
+def _digest(*tensors: torch.Tensor) -> str:
+    """A short SHA-256 of tensors' shapes, dtypes and bytes."""
     digest = hashlib.sha256()
-    for t in (X, y):
+    for t in tensors:
         digest.update(str((tuple(t.shape), t.dtype)).encode())
         digest.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def run_spec(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, loss: str, terms: Any, optimizer: Any,
+             *, sample_weight: torch.Tensor | None = None, **options: Any) -> dict[str, Any]:
+    """What a checkpoint must match to be resumed: model shape, data fingerprint, terms, optimizer, options.
+
+    The sample weights, when given, have a fingerprint of their own (``"sample_weight"``). Only
+    strings and numbers, so it is stored as is and compared with ``==``.
+    """
     opt = optimizer if isinstance(optimizer, str) else getattr(optimizer, "__qualname__", type(optimizer).__name__)
     spec: dict[str, Any] = {
         "model": type(model).__qualname__,
         "parameters": ", ".join(f"{n}{tuple(p.shape)}:{str(p.dtype).removeprefix('torch.')}"
                                 for n, p in model.named_parameters()),
-        "data": digest.hexdigest()[:16],
+        "data": _digest(X, y),
         "data_shape": f"X{tuple(X.shape)} y{tuple(y.shape)}",
         "loss": loss,
         "terms": repr(list(terms)),
         "optimizer": str(opt),
     }
     spec.update({k: repr(v) for k, v in options.items()})
+    if sample_weight is not None:
+        spec["sample_weight"] = _digest(sample_weight)
     return spec

@@ -576,8 +576,7 @@ def fit(
 
         spec = ck.run_spec(net, X, y, loss_fn.name, terms, optimizer, lr=lr, steps=steps, batch_size=batch_size,
                            seed=seed, tol=tol, momentum=momentum, log_every=log_every,
-                           record=dict(record) if isinstance(record, Mapping) else bool(record),
-                           **({} if w is None else {"sample_weight": _fingerprint(w)}))
+                           record=dict(record) if isinstance(record, Mapping) else bool(record), sample_weight=w)
 
     def save_checkpoint(step: int) -> None:
         assert checkpoint is not None
@@ -728,13 +727,6 @@ def _check_checkpointing(checkpoint: Any, every: Any, resume: Any, optimizer: An
 @torch.no_grad()
 def _full_loss(model: nn.Module, loss: Loss, X: Tensor, y: Tensor, sample_weight: Tensor | None = None) -> float:
     return float(loss(model(X), y, sample_weight))
-
-
-def _fingerprint(t: Tensor) -> str:
-    """A short SHA-256 of a tensor's bytes (the checkpoint's record of the sample weights)."""
-    import hashlib
-
-    return hashlib.sha256(t.detach().cpu().contiguous().numpy().tobytes()).hexdigest()[:16]
 
 
 def _divergence(step: int, objective: float, first: float, lr: float, model: nn.Module, data: Dataset,
