@@ -290,10 +290,9 @@ _MIN_WORKING_SET: Final = 50
 def _logistic_value_and_residual(z: np.ndarray, y: np.ndarray, s: np.ndarray | None,
                                  n: int) -> tuple[float, np.ndarray, np.ndarray]:
     """Log-loss Σ sᵢℓᵢ/n of margins z against labels y (weights s, None: all 1), its gradient in z, σ(z)."""
-    # log(1 + e^z) − y·z = max(z, 0) + log(1 + e^−|z|) − y·z
-    e = np.exp(-np.abs(z))
-    ell = np.maximum(z, 0.0) + np.log1p(e) - y * z
-    sig = np.where(z >= 0, 1.0, e) / (1.0 + e)
+    from reglab._path import log_loss_and_sigmoid
+
+    ell, sig = log_loss_and_sigmoid(z, y)
     if s is None:
         return float(np.sum(ell) / n), (sig - y) / n, sig
     return float(s @ ell / n), s * (sig - y) / n, sig

@@ -91,6 +91,20 @@ def _targets(y: np.ndarray, loss: str) -> np.ndarray:
     return np.asarray(y, dtype=np.float64).reshape(len(y), 1)
 
 
+def log_loss_and_sigmoid(Z: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-element log-loss log(1 + e^z) − y·z of margins Z against labels Y, and σ(Z), both stably.
+
+    Examples
+    --------
+    >>> ell, sig = log_loss_and_sigmoid(np.array([0.0, 800.0]), np.array([1.0, 1.0]))
+    >>> np.round(ell, 6).tolist(), sig.tolist()
+    ([0.693147, 0.0], [0.5, 1.0])
+    """
+    # log(1 + e^z) − y·z = max(z, 0) + log(1 + e^−|z|) − y·z
+    E = np.exp(-np.abs(Z))
+    return np.maximum(Z, 0.0) + np.log1p(E) - Y * Z, np.where(Z >= 0, 1.0, E) / (1.0 + E)
+
+
 def _loss_and_grad_z(Z: np.ndarray, Y: np.ndarray, loss: str, weights: np.ndarray | None = None,
                      n: int | None = None) -> tuple[float, np.ndarray]:
     """Loss Σᵢ sᵢ·ℓᵢ / n of outputs Z (m, K) against Y, and its gradient with respect to Z.
@@ -107,10 +121,8 @@ def _loss_and_grad_z(Z: np.ndarray, Y: np.ndarray, loss: str, weights: np.ndarra
         SR = R * weights[:, None]
         return float(np.sum(SR * R) / n), (2.0 / n) * SR
     if loss == "logistic":
-        # log(1 + e^z) − y·z = max(z, 0) + log(1 + e^−|z|) − y·z
-        E = np.exp(-np.abs(Z))
-        ell = np.maximum(Z, 0.0) + np.log1p(E) - Y * Z
-        G = np.where(Z >= 0, 1.0 / (1.0 + E), E / (1.0 + E)) - Y
+        ell, sig = log_loss_and_sigmoid(Z, Y)
+        G = sig - Y
     else:
         M = Z.max(axis=1, keepdims=True)
         E = np.exp(Z - M)
