@@ -121,6 +121,36 @@ def test_mask_term_touches_only_the_masked_element() -> None:
     assert plain[0, COL] != masked[0, COL]
 
 
+@pytest.mark.parametrize("inner", ["sgd", "adam"])
+def test_gradient_rule_l2_equals_torch_weight_decay_and_leaves_grad_holding_the_data_gradient(inner: str) -> None:
+    """As torch's own weight_decay (grad + wd·w, out of place), the wrapper's gradient-rule L2 leaves
+    ``.grad`` as backward() wrote it: the data-loss gradient, the same tensor."""
+    make = {"sgd": lambda ps: torch.optim.SGD(ps, lr=0.05, momentum=0.9),
+            "adam": lambda ps: torch.optim.Adam(ps, lr=0.05)}[inner]
+    make_plain = {"sgd": lambda ps: torch.optim.SGD(ps, lr=0.05, momentum=0.9),
+                  "adam": lambda ps: torch.optim.Adam(ps, lr=0.05)}[inner]
+    ds = sparse_regression(n=40, p=6, k=2, seed=0)
+    ours, theirs = (linear(6, generator=torch.Generator().manual_seed(1)) for _ in range(2))
+    mask = torch.zeros(1, 6, dtype=torch.bool)
+    mask[0, 2] = True
+    opt = Regularized(make_plain(list(ours.parameters())), ours, [L2(LAM), L1(0.0, on={"linear.weight": mask})])
+    # L2's default selection is the weight matrix, not the bias
+    ref = make([{"params": [theirs.linear.weight], "weight_decay": 2 * LAM},
+                {"params": [theirs.linear.bias], "weight_decay": 0.0}])
+    for _ in range(5):
+        for model, o in ((ours, opt), (theirs, ref)):
+            o.zero_grad()
+            Squared()(model(ds.X), ds.y).backward()
+        data_grads = [p.grad for p in ours.parameters()]
+        before = [g.clone() for g in data_grads]
+        opt.step()
+        ref.step()
+        assert all(p.grad is g for p, g in zip(ours.parameters(), data_grads))
+        assert all(torch.equal(g, b) for g, b in zip(data_grads, before))
+    for p, q in zip(ours.parameters(), theirs.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-13, atol=1e-15)
+
+
 # -- cumulative L1 (Tsuruoka, Tsujii & Ananiadou 2009) -----------------------------------------------
 
 

@@ -5,7 +5,8 @@
 ========== ============================================ ================================================
 rule       when                                         what
 ========== ============================================ ================================================
-gradient   before the inner step                        ``p.grad += ∇pen(p)``: the penalty is in the loss
+gradient   before the inner step                        the inner step sees ``p.grad + ∇pen(p)``: the penalty is in
+                                                        the loss (out of place: ``.grad`` keeps the data gradient)
 decoupled  with the inner step, from the pre-step value ``p ← p − lr·∇pen(p)``, outside any preconditioner
                                                         and momentum (as ``torch.optim.AdamW`` decays)
 proximal   after a plain gradient step                  ``p ← prox(p, lr)``
@@ -191,6 +192,29 @@ class Regularized(torch.optim.Optimizer):
             else:
                 s.param.grad.add_(t.masked_grad(s.param, s.mask))
 
+    def _penalized_grads(self) -> list[tuple[Tensor, Tensor]]:
+        """Give each parameter that a ``gradient``-rule term applies to a new ``.grad``: its data-loss
+        gradient plus the terms' (sub)gradients. Returns the (parameter, data-loss gradient) pairs
+        that :meth:`_step` puts back after the inner step.
+
+        Out of place, as torch's own ``weight_decay``: after ``step()``, ``.grad`` still holds the
+        data-loss gradient (which a :class:`~reglab.record.Recorder` reads then).
+        """
+        data: dict[int, tuple[Tensor, Tensor]] = {}
+        for t, s in self._by_rule_plan["gradient"]:
+            p, g = s.param, s.param.grad
+            if g is None:
+                continue
+            first = id(p) not in data
+            if first:
+                data[id(p)] = (p, g)
+            if s.mask is None and t.kind == "l2":
+                # the same operation as torch.optim.SGD / Adam weight_decay: grad + wd·p
+                p.grad = g.add(p, alpha=2.0 * t.strength) if first else g.add_(p, alpha=2.0 * t.strength)
+            else:
+                p.grad = g + t.masked_grad(p, s.mask) if first else g.add_(t.masked_grad(p, s.mask))
+        return list(data.values())
+
     @torch.no_grad()
     def penalty_value(self, rule: str | None = None) -> Tensor:
         """Σ over terms (of one ``rule`` if given) of the penalty value on their parameters (float64)."""
@@ -228,11 +252,16 @@ class Regularized(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        data_grads: list[tuple[Tensor, Tensor]] = []
         if self._before_inner:
             with torch.no_grad():
-                self._add_penalty_grads()
+                data_grads = self._penalized_grads()
                 self._apply_decoupled()
-        self.optimizer.step()
+        try:
+            self.optimizer.step()
+        finally:
+            for p, g in data_grads:
+                p.grad = g
         if self._after_inner:
             with torch.no_grad():
                 self._apply_proximal()
