@@ -252,10 +252,41 @@ def test_unrecorded_steps_do_no_tensor_work() -> None:
 
     bare = op_counts(40)
     rec = watch(model, opt, steps=1000, every=100, tail=0)
-    op_counts(1)  # step 1: its pre-hook reads the gradient at the recorded step 0
+    op_counts(1)  # step 1: its post-hook reads the gradient at the recorded step 0
+    reads = []
+    read = rec._reader.read
+    rec._reader.read = lambda *a, **k: reads.append(a) or read(*a, **k)  # the compiled reader is no torch op
     hooked = op_counts(40)  # steps 2..41: none recorded
-    assert hooked == bare
+    assert hooked == bare and reads == []
     assert rec.trajectory().steps.tolist() == [0]
+
+
+def test_a_step_hook_that_changes_grad_in_place_is_caught_and_recording_moves_before_the_step() -> None:
+    model = torch.nn.Linear(3, 1, dtype=torch.float64)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    rec = watch(model, opt, steps=6)  # torch's SGD leaves .grad alone: read after the step
+    x = torch.ones(4, 3, dtype=torch.float64)
+    data_grads = []
+
+    def halve(optimizer, args, kwargs):  # runs after the recorder's own pre-hook
+        if len(data_grads) >= 4:  # from the step with index 3 on
+            for p in model.parameters():
+                p.grad.mul_(0.5)
+
+    opt.register_step_pre_hook(halve)
+    for step in range(6):
+        opt.zero_grad()
+        model(x).square().sum().backward()
+        data_grads.append(np.concatenate([p.grad.numpy().ravel() for p in model.parameters()]))
+        if step == 3:
+            with pytest.warns(RuntimeWarning, match=r"changed \.grad in place at step 4.*step 3 was not recorded"):
+                opt.step()
+        else:
+            opt.step()
+    traj = rec.close().trajectory()
+    np.testing.assert_array_equal(traj.grads[:3], np.stack(data_grads[:3]))
+    assert np.isnan(traj.grads[3]).all()  # lost, and said so
+    np.testing.assert_array_equal(traj.grads[4:6], np.stack(data_grads[4:6]))  # read before the hook halves it
 
 
 @pytest.mark.parametrize("every", [1, 3])

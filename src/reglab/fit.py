@@ -544,7 +544,8 @@ def fit(
         from reglab.record import Recorder
 
         options = dict(record) if isinstance(record, Mapping) else {}
-        recorder = Recorder(net, opt, steps=steps, seed=seed, **options)
+        # driven by this loop (Recorder.recorded_step), not by step hooks: no hook wrapper per step
+        recorder = Recorder(net, opt, steps=steps, seed=seed, **{**options, "hooks": False})
 
     X, y, w = ds.X, ds.y, ds.sample_weight
     # a minibatch's loss: mean over the batch of (wᵢ / mean w)·ℓᵢ (full batch: the weighted mean)
@@ -669,7 +670,10 @@ def fit(
                 first.append(value.detach())
                 return value
 
-            opt.step(closure)
+            if recorder is None:
+                opt.step(closure)
+            else:
+                recorder.recorded_step(lambda: opt.step(closure))
             batch_loss = first[0]
         else:
             opt.zero_grad()
@@ -679,7 +683,10 @@ def fit(
                 full_loss = float(batch_loss.detach()) if idx is None else _full_loss(net, loss_fn, X, y, w)
                 if log(step, full_loss):
                     break
-            opt.step()
+            if recorder is None:
+                opt.step()
+            else:
+                recorder.recorded_step(opt.step)
             continue
         if logging:
             # L-BFGS: the first closure value is the loss at the parameters before this step

@@ -1,15 +1,21 @@
 """Record what every weight does while a model trains: trajectories and per-tensor summaries.
 
 A :class:`Recorder` hooks an optimizer's ``step`` (``register_step_pre_hook`` /
-``register_step_post_hook``), so it works with :func:`reglab.fit` and with any training loop of
-the user's own (:func:`watch`). At each *recorded* step it writes, into preallocated buffers and by
-tensor indexing (no Python loop over weights):
+``register_step_post_hook``), so it works with any training loop of the user's own
+(:func:`watch`); :func:`reglab.fit` drives it from its loop instead (``hooks=False``,
+:meth:`Recorder.recorded_step`). At each *recorded* step it writes, into preallocated buffers and
+by tensor indexing (no Python loop over weights):
 
 - the value of every tracked weight, after that step's update (row 0 is the initial value w₀);
-- optionally the tracked weights' *data-loss* gradient at those values (read in the pre-hook, before
-  :class:`~reglab.updates.Regularized` adds any penalty gradient to ``.grad``);
+- optionally the tracked weights' *data-loss* gradient at those values (without the penalty's:
+  :class:`~reglab.updates.Regularized` hands its inner step ``.grad + ∇pen`` out of place, as
+  torch's weight decay does, so ``.grad`` still holds the data gradient after the step, where it
+  is read with the values; for an optimizer that might change ``.grad`` it is read before the step);
 - per parameter tensor: L2 norm, L1 norm, fraction of exact zeros, fraction of ``|w| < tol``, and
   the L2 norm of the update the step applied.
+
+On the CPU one compiled call per recorded step does all of it, reading each weight once
+(:mod:`reglab._record_kernels`); elsewhere torch operations do.
 
 On steps it does not record, the hooks only compare an integer: no tensor operation, no host sync.
 Recorded rows stay on the parameters' device until :meth:`Recorder.trajectory` copies them out.
@@ -30,8 +36,10 @@ import json
 import math
 import os
 import time
+import warnings
+import weakref
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -48,7 +56,12 @@ SUMMARY_FIELDS: Final = ("l2_norm", "l1_norm", "frac_zero", "frac_small", "updat
 FORMAT: Final = "reglab.trajectory/1"
 _MAX_SNAPSHOTS: Final = 1000
 _DEFAULT_TAIL: Final = 50
-_CHUNK: Final = 256  # elements per chunk of the live summaries' layout (each tensor padded to a multiple)
+_CHUNK: Final = 256  # elements per chunk of torch's summaries layout (each tensor padded to a multiple)
+_NP: Final = {torch.float32: np.float32, torch.float64: np.float64}
+
+
+def _dead() -> None:
+    """A weak reference that never matches."""
 
 
 # -- the recorded data ---------------------------------------------------------------------------------
@@ -279,6 +292,229 @@ def _as_patterns(track: str | Sequence[str] | None) -> list[str]:
     raise TypeError(f"track must be a parameter name, a glob or a list of them; got {track!r}.")
 
 
+def _leaves_grads_alone(optimizer: torch.optim.Optimizer) -> bool:
+    """Whether ``optimizer.step()`` leaves ``.grad`` as it found it: torch's own optimizers do (their
+    weight decay is out of place), and so does :class:`~reglab.updates.Regularized` around one."""
+    from reglab.updates import Regularized
+
+    if isinstance(optimizer, Regularized):
+        optimizer = optimizer.optimizer
+    return type(optimizer).__module__.startswith("torch.optim.") and not isinstance(optimizer, torch.optim.LBFGS)
+
+
+def _reader_for(params: list[Tensor], flat_idx: list[np.ndarray], dtype: torch.dtype, tol: float,
+                summaries: bool) -> _TorchReader | _KernelReader:
+    """The compiled CPU reader where it applies (one dtype, float32/64, contiguous), else torch's."""
+    if (all(p.device.type == "cpu" and p.dtype == dtype and p.is_contiguous() for p in params)
+            and dtype in (torch.float32, torch.float64)):
+        try:
+            from reglab import _record_kernels
+        except ImportError:  # pragma: no cover - numba is a dependency; torch's reader still works
+            return _TorchReader(params, flat_idx, dtype, tol, summaries)
+        return _KernelReader(params, flat_idx, dtype, tol, summaries, _record_kernels)
+    return _TorchReader(params, flat_idx, dtype, tol, summaries)
+
+
+class _KernelReader:
+    """Reads the tracked elements and the per-tensor summaries of CPU parameters with one compiled call.
+
+    A recorded step costs one call (see :mod:`reglab._record_kernels`) that reads each weight once
+    and gathers the tracked gradients in the same call: no temporary tensor, no pass per summary
+    field. The values before a step, for its update norm, are kept per tensor and updated in the
+    same pass. What the call needs travels in one int64 array, filled here.
+    """
+
+    def __init__(self, params: list[Tensor], flat_idx: list[np.ndarray], dtype: torch.dtype, tol: float,
+                 summaries: bool, kernels: Any) -> None:
+        self._k = kernels
+        self._dtype = dtype
+        self._kind = np.zeros(0, dtype=_NP[dtype])
+        self._itemsize = self._kind.itemsize
+        self._tol = float(torch.tensor(tol, dtype=dtype))  # as a comparison in the weights' dtype rounds it
+        P, W = len(params), sum(len(ix) for ix in flat_idx)
+        self._P, self._W = P, W
+        self._kept = [torch.zeros(p.numel(), dtype=dtype) for p in params] if summaries else []
+        meta = np.zeros(7 + 5 * P + W, dtype=np.int64)
+        meta[0], meta[1] = P, W
+        if summaries:
+            meta[6 + 2 * P: 6 + 3 * P] = [t.data_ptr() for t in self._kept]
+        meta[6 + 3 * P: 6 + 4 * P] = [p.numel() for p in params]
+        meta[6 + 4 * P: 7 + 5 * P] = np.cumsum([0, *[len(ix) for ix in flat_idx]])
+        meta[7 + 5 * P:] = np.concatenate(flat_idx) if W else []
+        self._meta = meta
+        self._g_at, self._w_at = 6, 6 + P
+        # the tensors last seen at each position (weak references: the previous step's gradients
+        # must not be kept alive), and their addresses: a tensor seen before is looked at again
+        # only if its storage moved
+        self._seen: list[tuple[Callable[[], Tensor | None], int]] = [(_dead, 0)] * (2 * P)
+        self._bases: list[tuple[Tensor | None, int]] = [(None, 0)] * 3  # grads, values, summaries buffers
+
+    def _base(self, slot: int, buf: Tensor) -> int:
+        seen, ptr = self._bases[slot]
+        if seen is not buf:
+            ptr = buf.data_ptr()
+            self._bases[slot] = (buf, ptr)
+        return ptr
+
+    def _addresses(self, tensors: Sequence[Tensor | None], at: int, seen_at: int, held: list[Tensor]) -> None:
+        """``meta[at + i]``: where tensor i's elements lie, in its logical order and this dtype (0 for
+        None). A tensor that is not contiguous in this dtype is read from a copy, kept in ``held``."""
+        meta, seen = self._meta, self._seen
+        for i, t in enumerate(tensors):
+            if t is None:
+                meta[at + i] = 0
+                continue
+            ref, ptr = seen[seen_at + i]
+            if ref() is not t or t.data_ptr() != ptr or not t.is_contiguous():
+                if t.dtype != self._dtype or not t.is_contiguous():
+                    t = t.detach().to(self._dtype).contiguous()
+                    held.append(t)
+                    ptr, seen[seen_at + i] = t.data_ptr(), (_dead, 0)  # a copy is made afresh each time
+                else:
+                    ptr = t.data_ptr()
+                    seen[seen_at + i] = (weakref.ref(t), ptr)
+            meta[at + i] = ptr
+
+    def read(self, grads: Sequence[Tensor | None] | None, grad_row: int | None, values_row: int | None,
+             grads_buf: Tensor | None, values_buf: Tensor, summ: Tensor | None, delta: bool,
+             params: Sequence[Tensor] = ()) -> None:
+        k, meta, held = self._k, self._meta, []  # held: contiguous copies, alive until the call returns
+        flags = 0
+        if grad_row is not None:
+            assert grads is not None and grads_buf is not None
+            flags = k.GRADS
+            meta[3] = self._base(0, grads_buf) + grad_row * self._W * self._itemsize
+            self._addresses(grads, self._g_at, 0, held)
+        if values_row is not None:
+            flags |= k.VALUES
+            meta[4] = self._base(1, values_buf) + values_row * self._W * self._itemsize
+            if summ is not None:
+                flags |= k.SUMMARIZE | (k.DELTA if delta else 0)
+                meta[5] = self._base(2, summ) + values_row * 5 * self._P * 8
+            self._addresses(params, self._w_at, self._P, held)
+        meta[2] = flags
+        k.record(meta, self._kind, self._tol)
+
+    def keep_prev(self, params: Sequence[Tensor]) -> None:
+        torch._foreach_copy_(self._kept, [p.detach().reshape(-1) for p in params])
+
+    def kept(self) -> list[Tensor]:
+        return [t.clone() for t in self._kept]
+
+    def restore(self, kept: Sequence[Tensor]) -> None:
+        for dst, src in zip(self._kept, kept):
+            dst.copy_(src.reshape(-1))
+
+
+class _TorchReader:
+    """Reads the tracked elements and the per-tensor summaries with torch operations: any device,
+    dtype and memory layout, and no host transfer.
+
+    All parameters live in a chunked flat layout (each tensor starts at a multiple of ``_CHUNK``,
+    zero padding). Tracked elements: one multi-tensor copy into a flat buffer and one index_select.
+    Summaries: one elementwise pass per field into a work matrix, one reduction over every field
+    and tensor, one small index_add that adds each tensor's chunks. Two flat copies are used in
+    turn, so the previous recorded state is at hand when consecutive steps are recorded.
+    """
+
+    def __init__(self, params: list[Tensor], flat_idx: list[np.ndarray], dtype: torch.dtype, tol: float,
+                 summaries: bool) -> None:
+        dev = params[0].device
+        self._params, self._summaries, self._dtype = params, summaries, dtype
+        sizes = [p.numel() for p in params]
+        padded = [-(-n // _CHUNK) * _CHUNK for n in sizes]
+        starts = np.cumsum([0, *padded])
+        n_pad = int(starts[-1])
+        self._index = torch.as_tensor(np.concatenate([starts[i] + ix for i, ix in enumerate(flat_idx)]),
+                                      dtype=torch.long, device=dev)
+        self._staging = torch.zeros(n_pad, dtype=dtype, device=dev)
+        self._flats = [torch.zeros(n_pad, dtype=dtype, device=dev) for _ in range(2 if summaries else 0)]
+        self._regions = {id(buf): [buf[a:a + n].view(p.shape) for a, n, p in zip(starts, sizes, params)]
+                         for buf in [self._staging, *self._flats]}
+        if summaries:
+            n_chunks = n_pad // _CHUNK
+            # rows: w², |w|, 1[w ≠ 0], 1[|w| ≥ tol], (Δw)²
+            self._work = torch.zeros(len(SUMMARY_FIELDS), n_pad, dtype=dtype, device=dev)
+            self._work_chunks = self._work.view(len(SUMMARY_FIELDS), n_chunks, _CHUNK)
+            owner = np.repeat(np.arange(len(sizes)), [p // _CHUNK for p in padded])
+            self._chunk_owner = torch.as_tensor(owner, dtype=torch.long, device=dev)  # chunk → its tensor
+            self._no_sums = torch.zeros(len(SUMMARY_FIELDS), len(sizes), dtype=dtype, device=dev)
+            self._chunk_sums = torch.empty(len(SUMMARY_FIELDS), n_chunks, dtype=dtype, device=dev)
+            self._per_tensor = torch.empty(len(SUMMARY_FIELDS), len(sizes), dtype=dtype, device=dev)
+            self._small_below = _largest_below(tol, dtype)
+            self._sizes_t = torch.tensor(sizes, dtype=dtype, device=dev)
+
+    def _copy_into(self, buf: Tensor, params: Sequence[Tensor]) -> None:
+        torch._foreach_copy_(self._regions[id(buf)], [p.detach() for p in params])
+
+    def gather(self, tensors: Sequence[Tensor | None], buf: Tensor, row: int) -> None:
+        """Tracked elements of ``tensors`` (one per parameter; None reads as zeros) into ``buf[row]``."""
+        regions = self._regions[id(self._staging)]
+        have = [(r, t.detach()) for r, t in zip(regions, tensors) if t is not None]
+        if len(have) < len(regions):
+            for r, t in zip(regions, tensors):
+                if t is None:
+                    r.zero_()
+        torch._foreach_copy_([r for r, _ in have], [t for _, t in have])
+        torch.index_select(self._staging, 0, self._index, out=buf[row])
+
+    def read(self, grads: Sequence[Tensor | None] | None, grad_row: int | None, values_row: int | None,
+             grads_buf: Tensor | None, values_buf: Tensor, summ: Tensor | None, delta: bool,
+             params: Sequence[Tensor] = ()) -> None:
+        if grad_row is not None:
+            assert grads is not None and grads_buf is not None
+            self.gather(grads, grads_buf, grad_row)
+        if values_row is not None:
+            self.snapshot(params, values_buf, values_row, summ, delta)
+
+    def keep_prev(self, params: Sequence[Tensor]) -> None:
+        self._copy_into(self._flats[1], params)
+
+    def snapshot(self, params: Sequence[Tensor], values: Tensor, row: int, summ: Tensor | None, delta: bool) -> None:
+        if summ is None:
+            self.gather(params, values, row)
+            return
+        flat, prev = self._flats
+        self._copy_into(flat, params)
+        torch.index_select(flat, 0, self._index, out=values[row])
+        self._record_summaries_(flat, prev if delta else None, summ[row])
+        self._flats.reverse()  # this state is the next step's previous one
+
+    def _record_summaries_(self, flat: Tensor, prev: Tensor | None, out: Tensor) -> None:
+        """Raw per-tensor summaries of ``flat`` into ``out`` (float64, shape (5·P,), field-major):
+        Σw², Σ|w|, count of w ≠ 0, count of |w| ≥ tol, Σ(w − prev)² (left as it is when ``prev``
+        is None)."""
+        sq, a, nonzero, large, dsq = self._work.unbind(0)
+        torch.mul(flat, flat, out=sq)
+        torch.abs(flat, out=a)
+        torch.sign(a, out=nonzero)
+        if self._small_below is not None:  # |w| > the largest number below tol ⇔ |w| ≥ tol: 1, else 0
+            torch.hardshrink(a, self._small_below, out=large).sign_()
+        else:  # tol is 0 in this dtype: every |w| is ≥ it (padding included, so count by sizes below)
+            large.fill_(0.0)
+        fields = len(SUMMARY_FIELDS) if prev is not None else len(SUMMARY_FIELDS) - 1
+        if prev is not None:
+            torch.sub(flat, prev, out=dsq).square_()
+        sums = torch.sum(self._work_chunks[:fields], dim=2, out=self._chunk_sums[:fields])  # (fields, chunks)
+        # chunk sums added per tensor (an index_add, not a product with a 0/1 matrix: a NaN in one
+        # tensor stays in that tensor's summaries)
+        per_tensor = torch.index_add(self._no_sums[:fields], 1, self._chunk_owner, sums,
+                                     out=self._per_tensor[:fields])
+        if self._small_below is None:
+            per_tensor[3].copy_(self._sizes_t)
+        P = len(self._params)
+        out[: fields * P].view(fields, P).copy_(per_tensor)
+
+    def kept(self) -> list[Tensor]:
+        regions = self._regions[id(self._flats[1])] if self._flats else []
+        return [r.reshape(-1).clone() for r in regions]
+
+    def restore(self, kept: Sequence[Tensor]) -> None:
+        if self._flats:
+            for r, src in zip(self._regions[id(self._flats[1])], kept):
+                r.copy_(src.reshape(r.shape))
+
+
 class Recorder:
     """Record tracked weights' values and data gradients, and per-tensor summaries, through step hooks.
 
@@ -308,12 +544,17 @@ class Recorder:
         ``|w| < tol`` counts as small in the summaries.
     tail : int, optional
         Also record each of the last ``tail`` steps (default 50; needs ``steps``).
+    hooks : bool
+        Record through step hooks registered on ``optimizer`` (default). ``False``: the training
+        loop records each step itself with :meth:`recorded_step`, as :func:`reglab.fit` does,
+        which spares every step torch's hook wrapper.
 
     Attributes
     ----------
     hook_seconds : float
-        Wall time spent inside the recorder's step hooks so far: its own cost, measured where it
-        is paid (host time; on a GPU, the time to launch its kernels).
+        Wall time spent recording so far (inside :meth:`record_pre_step` and
+        :meth:`record_post_step`, which the hooks or the loop call): its own cost, measured where
+        it is paid (host time; on a GPU, the time to launch its kernels).
 
     Examples
     --------
@@ -341,6 +582,7 @@ class Recorder:
         summaries: bool = True,
         tol: float = 1e-6,
         tail: int | None = None,
+        hooks: bool = True,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be an nn.Module; got {type(model).__name__}.")
@@ -393,35 +635,32 @@ class Recorder:
             self._planned = set(range(0, self.steps + 1, self.every))
             self._planned.update(range(max(0, self.steps - self.tail), self.steps + 1))
         capacity = len(self._planned) + 1 if self._planned else 64
+        self._capacity = capacity
         self._values = torch.empty(capacity, self.n_tracked, dtype=dtype, device=device)
         self._grads = (torch.full((capacity, self.n_tracked), math.nan, dtype=dtype, device=device)
                        if self.record_grads else None)
-        # Per-tensor summaries. With every weight tracked they are computed when the trajectory is
-        # copied out, from the values themselves (and, for a step whose predecessor was not
-        # recorded, the pre-step values kept in _prev_rows): nothing but one copy per recorded step.
-        # With a sample, they are computed live, field-major per row:
-        # [‖w‖₂ | Σ|w| | count w ≠ 0 | count |w| ≥ tol | ‖Δw‖₂], P each (see _record_summaries_).
-        self._live = self.record_summaries and not self._all
-        self._prev_rows = (torch.full((capacity, self.n_tracked), math.nan, dtype=dtype, device=device)
-                           if self.record_summaries and self._all else None)
-        self._summ = (torch.full((capacity, len(SUMMARY_FIELDS) * len(self._params)), math.nan, dtype=dtype,
-                                 device=device) if self._live else None)
-        if not self._all:
-            self._layout_flat()
-        if self._live:
-            self._layout_live_buffers()
-        if not self._all:
-            self._views_of_buffers()
-        self._prev_ok = False
+        # per-tensor summaries, raw and field-major per row (float64):
+        # [Σw² | Σ|w| | count w ≠ 0 | count |w| ≥ tol | Σ(Δw)²], P each
+        self._summ = (torch.full((capacity, len(SUMMARY_FIELDS) * len(self._params)), math.nan,
+                                 dtype=torch.float64, device=device) if self.record_summaries else None)
+        self._reader = _reader_for(self._params, self._flat_idx, dtype, self.tol, self.record_summaries)
+        # Where the data-loss gradient is read: after the step (one pass with the snapshot) when the
+        # optimizer leaves .grad as it found it, as torch's optimizers and Regularized do; else
+        # before it. After the step, a version check catches an optimizer (or a hook) that changed it.
+        self._grads_after = self.record_grads and _leaves_grads_alone(optimizer)
+        self._marks: list[tuple[Tensor | None, int]] | None = None
         self._steps: list[int] = []
+        self._last = -1  # the last recorded step
+        self._prev_step: int | None = None  # the step whose values the reader keeps, for the next update norm
         self._count = 0
         self._closed = False
         self._cached: Trajectory | None = None
-        self.hook_seconds = 0.0  # time spent in the step hooks (host time: kernel launches on a GPU)
+        self.hook_seconds = 0.0  # time spent recording (host time: kernel launches on a GPU)
         self._weights = self._weight_facts()
         self._handles = [optimizer.register_step_pre_hook(self._pre_step),
-                         optimizer.register_step_post_hook(self._post_step)]
+                         optimizer.register_step_post_hook(self._post_step)] if hooks else []
         self._snapshot(0)
+        self._plan_pre_step()
 
     # -- what is tracked -----------------------------------------------------------------------------
     def _choose(self, named: list[tuple[str, Tensor]], patterns: list[str], sample: int,
@@ -503,176 +742,121 @@ class Recorder:
         return step % self.every == 0
 
     def _pre_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
-        self.record_pre_step([p.grad for p in self._params])
+        if self._grads_after:
+            if self._grads is not None and self._last == self._count:  # read after the step: mark them
+                self._marks = [(g, -1 if g is None else g._version) for g in (p.grad for p in self._params)]
+            self.record_pre_step()
+        else:
+            self.record_pre_step([p.grad for p in self._params])
 
     def _post_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
-        self.record_post_step()
+        grads, marks = None, self._marks
+        if marks is not None:
+            self._marks = None
+            grads = [p.grad for p in self._params]
+            if any(g is not m or (g is not None and g._version != v) for g, (m, v) in zip(grads, marks)):
+                self._grads_after, grads = False, None
+                warnings.warn(
+                    f"{type(optimizer).__name__}.step (or a step hook) changed .grad in place at step "
+                    f"{self._count + 1}, so the data-loss gradient at step {self._count} was not recorded "
+                    "(its row stays NaN); from now on the recorder reads it before each step.",
+                    RuntimeWarning, stacklevel=2)
+        self.record_post_step(grads)
 
-    # -- driven by a loop that takes its steps without the optimizer (reglab's fast path) -----------
+    # -- driven by the training loop itself (reglab.fit, and its fast path without the optimizer) ------
+    def recorded_step(self, step: Callable[[], Any]) -> Any:
+        """Take one optimizer step by calling ``step()`` and record it as the step hooks would.
+
+        For a recorder built with ``hooks=False``. Returns what ``step()`` returns.
+
+        Examples
+        --------
+        >>> model = torch.nn.Linear(3, 1)
+        >>> opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        >>> rec = Recorder(model, opt, steps=2, hooks=False)
+        >>> for _ in range(2):
+        ...     opt.zero_grad(); model(torch.ones(2, 3)).sum().backward(); rec.recorded_step(opt.step)
+        >>> rec.close().trajectory().steps.tolist()
+        [0, 1, 2]
+        """
+        grads_due = self._grads is not None and self._last == self._count
+        before = grads_due and not self._grads_after
+        self.record_pre_step([p.grad for p in self._params] if before else None)
+        out = step()
+        self.record_post_step([p.grad for p in self._params] if grads_due and not before else None)
+        return out
+
     @property
     def parameters(self) -> list[Tensor]:
         """The parameters recorded, in the order :meth:`record_pre_step` takes their gradients."""
         return list(self._params)
 
     def needs_pre_step(self) -> bool:
-        """Whether :meth:`record_pre_step` has work before the coming step (else it may be skipped)."""
+        """Whether :meth:`record_pre_step` without gradients has work before the coming step."""
+        return self._pre_due
+
+    def _plan_pre_step(self) -> None:
+        """Whether the coming step is recorded, its predecessor was not, and its values are not kept yet."""
         k = self._count
-        last = self._steps[-1] if self._steps else -1
-        return (self._grads is not None and last == k) or (self.record_summaries and last != k and self._wanted(k + 1))
+        self._pre_due = (self._summ is not None and self._last != k and self._prev_step != k
+                         and self._wanted(k + 1))
 
-    def records_next_step(self) -> bool:
-        """Whether :meth:`record_post_step` after the coming step reads the parameters."""
-        return self._wanted(self._count + 1)
+    def record_pre_step(self, grads: Sequence[Tensor | None] | None = None,
+                        values: Sequence[Tensor] | None = None) -> None:
+        """Before a step: keep the parameters' values when the step is recorded and its predecessor
+        was not (for the update norm), and read ``grads`` now if given and due.
 
-    def record_pre_step(self, grads: Sequence[Tensor | None]) -> None:
-        """What the step pre-hook records: ``grads`` (the data-loss gradient, one per parameter in
-        :attr:`parameters` order, None for none) and, when needed, the parameters' pre-step values."""
+        ``grads``: the data-loss gradient, one per parameter in :attr:`parameters` order (None for
+        none, read as zeros); give it here when the step will change it, else to
+        :meth:`record_post_step`. ``values``: the parameters' values, shaped like them, when the
+        parameters themselves do not hold them (reglab's fast path keeps them elsewhere).
+        """
         t0 = time.perf_counter()
-        self._pre_step_work(grads)
+        k = self._count
+        if grads is not None and self._grads is not None and self._last == k:
+            self._reader.read(grads, len(self._steps) - 1, None, self._grads, self._values, self._summ, False)
+        if self._pre_due:
+            self._reader.keep_prev(self._params if values is None else values)
+            self._prev_step = k
+            self._pre_due = False
         self.hook_seconds += time.perf_counter() - t0
 
-    def record_post_step(self) -> None:
-        """What the step post-hook records: count the step, and snapshot the parameters if it is due."""
+    def record_post_step(self, grads: Sequence[Tensor | None] | None = None,
+                         values: Sequence[Tensor] | None = None) -> None:
+        """After a step: read ``grads`` if given and due, count the step, and snapshot it if due.
+
+        ``grads``: the data-loss gradient the step used (at the parameters before it), unchanged by
+        the step; ``values``: the parameters' values after it, if they are not in the parameters
+        (see :meth:`record_pre_step`).
+        """
         t0 = time.perf_counter()
-        self._count += 1
-        if self._wanted(self._count):
-            self._snapshot(self._count)
+        k = self._count
+        self._count = k + 1
+        grad_row = len(self._steps) - 1 if grads is not None and self._grads is not None and self._last == k else None
+        if self._wanted(k + 1):
+            self._snapshot(k + 1, grads, grad_row, values)
+        elif grad_row is not None:
+            self._reader.read(grads, grad_row, None, self._grads, self._values, self._summ, False)
+        self._plan_pre_step()
         self.hook_seconds += time.perf_counter() - t0
 
-    def _pre_step_work(self, grads: Sequence[Tensor | None]) -> None:
-        k = self._count
-        last = self._steps[-1] if self._steps else -1
-        if self._grads is not None and last == k:
-            self._gather(grads, self._grads[len(self._steps) - 1])
-        if self.record_summaries and self._wanted(k + 1):
-            # keep the pre-step values, for the norm of this step's update
-            if last == k:
-                pass  # the pre-step values are the last recorded state already
-            elif self._live:
-                self._copy_params_into(self._prev)
-                self._prev_ok = True
-            else:
-                row = len(self._steps)
-                if row >= self._values.shape[0]:
-                    self._grow()
-                assert self._prev_rows is not None
-                self._gather(self._params, self._prev_rows[row])
-
     @torch.no_grad()
-    def _gather(self, tensors: Sequence[Tensor | None], out: Tensor) -> None:
-        """Tracked elements of ``tensors`` (one per parameter; None reads as zeros) into ``out`` (shape (W,))."""
-        if self._all:
-            torch.cat([torch.zeros_like(p).reshape(-1) if t is None else t.detach().reshape(-1)
-                       for t, p in zip(tensors, self._params)], out=out)
-            return
-        # one multi-tensor copy into the staging buffer (any layout; a missing tensor reads as
-        # zeros), one gather from it
-        regions = self._regions[id(self._staging)]
-        have = [(r, t.detach()) for r, t in zip(regions, tensors) if t is not None]
-        if len(have) < len(regions):
-            for r, t in zip(regions, tensors):
-                if t is None:
-                    r.zero_()
-        torch._foreach_copy_([r for r, _ in have], [t for _, t in have])
-        torch.index_select(self._staging, 0, self._padded_global, out=out)
-
-    @torch.no_grad()
-    def _snapshot(self, step: int) -> None:
-        """Record row ``len(self._steps)``: values of tracked weights, and live per-tensor summaries."""
+    def _snapshot(self, step: int, grads: Sequence[Tensor | None] | None = None, grad_row: int | None = None,
+                  values: Sequence[Tensor] | None = None) -> None:
+        """Record row ``len(self._steps)``: the tracked values (of the parameters, or ``values``) and
+        the per-tensor summaries, and in the same call ``grads`` into row ``grad_row`` of the gradients."""
         row = len(self._steps)
-        if row >= self._values.shape[0]:
+        if row >= self._capacity:
             self._grow()
         self._steps.append(step)
-        if not self._live:
-            self._gather(self._params, self._values[row])
-            return
-        flat, other = self._flats[self._turn], self._flats[1 - self._turn]
-        self._turn = 1 - self._turn
-        self._copy_params_into(flat)
-        torch.index_select(flat, 0, self._padded_global, out=self._values[row])
-        prev = self._prev if self._prev_ok else (
-            other if len(self._steps) >= 2 and self._steps[-2] == step - 1 else None)
-        self._prev_ok = False
-        assert self._summ is not None
-        self._record_summaries_(flat, prev, self._summ[row])
-
-    def _layout_flat(self) -> None:
-        """A chunked flat layout of all parameters (each starts at a multiple of ``_CHUNK``, zero padding).
-
-        Tracked elements of a sampled model are gathered by one multi-tensor copy into the staging
-        buffer and one index_select, whatever the number of tensors.
-        """
-        padded = [-(-n // _CHUNK) * _CHUNK for n in self._sizes]
-        starts = np.cumsum([0, *padded])
-        self._starts = [int(x) for x in starts[:-1]]
-        self._n_pad = int(starts[-1])
-        self._padded_global = torch.as_tensor(
-            np.concatenate([starts[i] + ix for i, ix in enumerate(self._flat_idx)]), dtype=torch.long,
-            device=self.device)
-        self._staging = torch.zeros(self._n_pad, dtype=self.dtype, device=self.device)
-
-    def _layout_live_buffers(self) -> None:
-        """Buffers for live summaries, in the chunked layout: one reduction call covers every tensor.
-
-        The work matrix viewed as (fields, chunks, _CHUNK) is summed over its last axis in one call,
-        and the chunk sums are added per tensor by one small index_add. Padding stays 0, which
-        adds nothing to any field.
-        """
-        dev, dt, n_pad = self.device, self.dtype, self._n_pad
-        n_chunks = n_pad // _CHUNK
-        # two flat copies of all parameters, used in turn: the previous recorded state is the
-        # pre-step state of this step when the two steps are consecutive (no copy in the pre-hook)
-        self._flats = [torch.zeros(n_pad, dtype=dt, device=dev) for _ in range(2)]
-        self._turn = 0
-        self._prev = torch.zeros(n_pad, dtype=dt, device=dev)
-        # rows: w², |w|, 1[w ≠ 0], 1[|w| ≥ tol], (Δw)²
-        self._work = torch.zeros(len(SUMMARY_FIELDS), n_pad, dtype=dt, device=dev)
-        self._work_chunks = self._work.view(len(SUMMARY_FIELDS), n_chunks, _CHUNK)
-        owner = np.repeat(np.arange(len(self._sizes)), [(n - a) // _CHUNK for a, n in
-                                                         zip(self._starts, [*self._starts[1:], n_pad])])
-        self._chunk_owner = torch.as_tensor(owner, dtype=torch.long, device=dev)  # chunk → its tensor
-        self._no_sums = torch.zeros(len(SUMMARY_FIELDS), len(self._sizes), dtype=dt, device=dev)
-        self._chunk_sums = torch.empty(len(SUMMARY_FIELDS), n_chunks, dtype=dt, device=dev)
-        self._small_below = _largest_below(self.tol, dt)
-        self._sizes_t = torch.tensor(self._sizes, dtype=dt, device=dev)
-
-    def _views_of_buffers(self) -> None:
-        """Each parameter's region of each flat buffer, shaped like it, keyed by the buffer's id."""
-        buffers = [self._staging, *self._flats, self._prev] if self._live else [self._staging]
-        self._regions = {id(buf): [buf[a:a + p.numel()].view(p.shape) for a, p in zip(self._starts, self._params)]
-                         for buf in buffers}
-
-    def _copy_params_into(self, buf: Tensor) -> None:
-        torch._foreach_copy_(self._regions[id(buf)], [p.detach() for p in self._params])
-
-    def _record_summaries_(self, flat: Tensor, prev: Tensor | None, out: Tensor) -> None:
-        """Raw per-tensor summaries of ``flat`` (every parameter, chunked layout) into ``out``, shape (5·P,).
-
-        Field-major: Σw², Σ|w|, count of w ≠ 0, count of |w| ≥ tol, Σ(w − prev)² (left as it is
-        when ``prev`` is None). One elementwise pass per field into the work matrix, one reduction
-        over all fields and tensors, one small index_add that adds chunks per tensor; no host transfer.
-        """
-        sq, a, nonzero, large, dsq = self._work.unbind(0)
-        torch.mul(flat, flat, out=sq)
-        torch.abs(flat, out=a)
-        torch.sign(a, out=nonzero)
-        if self._small_below is not None:  # |w| > the largest number below tol ⇔ |w| ≥ tol: 1, else 0
-            torch.hardshrink(a, self._small_below, out=large).sign_()
-        else:  # tol is 0 in this dtype: every |w| is ≥ it (padding included, so count by sizes below)
-            large.fill_(0.0)
-        fields = len(SUMMARY_FIELDS) if prev is not None else len(SUMMARY_FIELDS) - 1
-        if prev is not None:
-            torch.sub(flat, prev, out=dsq).square_()
-        sums = torch.sum(self._work_chunks[:fields], dim=2, out=self._chunk_sums[:fields])  # (fields, chunks)
-        per_tensor = out[: fields * len(self._params)].view(fields, len(self._params))
-        # chunk sums added per tensor (an index_add, not a product with a 0/1 matrix: a NaN in one
-        # tensor stays in that tensor's summaries)
-        torch.index_add(self._no_sums[:fields], 1, self._chunk_owner, sums, out=per_tensor)
-        if self._small_below is None:
-            per_tensor[3].copy_(self._sizes_t)
+        self._last = step
+        self._reader.read(grads, grad_row, row, self._grads, self._values, self._summ, self._prev_step == step - 1,
+                          self._params if values is None else values)
+        self._prev_step = step
 
     def _grow(self) -> None:
-        extra = max(64, self._values.shape[0])
+        extra = max(64, self._capacity)
+        self._capacity += extra
 
         def grown(buf: Tensor, fill: float) -> Tensor:
             pad = torch.full((extra, *buf.shape[1:]), fill, dtype=buf.dtype, device=buf.device)
@@ -683,11 +867,9 @@ class Recorder:
             self._grads = grown(self._grads, math.nan)
         if self._summ is not None:
             self._summ = grown(self._summ, math.nan)
-        if self._prev_rows is not None:
-            self._prev_rows = grown(self._prev_rows, math.nan)
 
     # -- checkpoints ---------------------------------------------------------------------------------
-    _BUFFERS: Final = ("_values", "_grads", "_prev_rows", "_summ", "_prev")
+    _BUFFERS: Final = ("_values", "_grads", "_summ")
 
     def state_dict(self) -> dict[str, Any]:
         """The recorder's buffers and counters, as tensors and primitives (for ``fit``'s checkpoints).
@@ -697,15 +879,13 @@ class Recorder:
         """
         if self._closed:
             raise ValueError("This recorder is closed; take its state before close().")
-        state: dict[str, Any] = {"count": self._count, "steps": list(self._steps), "prev_ok": self._prev_ok,
-                                 "n_tracked": self.n_tracked, "every": self.every}
+        state: dict[str, Any] = {"count": self._count, "steps": list(self._steps), "prev_step": self._prev_step,
+                                 "grads_after": self._grads_after, "n_tracked": self.n_tracked,
+                                 "every": self.every, "kept": self._reader.kept()}
         for name in self._BUFFERS:
-            buf = getattr(self, name, None)
+            buf = getattr(self, name)
             if buf is not None:
                 state[name.lstrip("_")] = buf.clone()
-        if self._live:
-            state["turn"] = self._turn
-            state["flats"] = [f.clone() for f in self._flats]
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -713,24 +893,23 @@ class Recorder:
         if state.get("n_tracked") != self.n_tracked or state.get("every") != self.every:
             raise ValueError("The saved recorder state does not match this recorder (other model or options).")
         for name in self._BUFFERS:
-            if getattr(self, name, None) is not None:
+            if getattr(self, name) is not None:
                 setattr(self, name, state[name.lstrip("_")].clone())
-        if self._live:
-            self._turn = int(state["turn"])
-            for dst, src in zip(self._flats, state["flats"]):
-                dst.copy_(src)
-            self._views_of_buffers()  # _prev is a new tensor
+        self._reader.restore(state["kept"])
         self._count = int(state["count"])
         self._steps = [int(s) for s in state["steps"]]
-        self._prev_ok = bool(state["prev_ok"])
+        self._last = self._steps[-1] if self._steps else -1
+        self._prev_step = None if state["prev_step"] is None else int(state["prev_step"])
+        self._grads_after = bool(state["grads_after"])
+        self._capacity = self._values.shape[0]
+        self._plan_pre_step()
         self._cached = None
 
     # -- results -------------------------------------------------------------------------------------
     def close(self) -> Recorder:
         """Record the final state (if its step was not recorded) and detach the hooks."""
         if not self._closed:
-            if not self._steps or self._steps[-1] != self._count:
-                self._prev_ok = False
+            if self._last != self._count:
                 self._snapshot(self._count)
             for h in self._handles:
                 h.remove()
@@ -766,36 +945,12 @@ class Recorder:
         return traj
 
     def _summaries(self, T: int) -> np.ndarray | None:
-        if not self.record_summaries:
+        if self._summ is None:
             return None
         sizes = np.asarray(self._sizes, dtype=np.float64)
-        P = len(self._params)
-        if self._live:
-            assert self._summ is not None
-            raw = self._summ[:T].cpu().numpy().astype(np.float64).reshape(T, len(SUMMARY_FIELDS), P)
-            l2, l1, nonzero, small, upd = np.sqrt(raw[:, 0]), raw[:, 1], raw[:, 2], sizes - raw[:, 3], np.sqrt(raw[:, 4])
-        else:
-            assert self._prev_rows is not None
-            V = self._values[:T].cpu().numpy().astype(np.float64)
-            prev = self._prev_rows[:T].cpu().numpy().astype(np.float64)
-            steps = np.asarray(self._steps)
-            follows = np.zeros(T, dtype=bool)
-            follows[1:] = steps[1:] == steps[:-1] + 1
-            prev[1:][follows[1:]] = V[:-1][follows[1:]]
-            prev[0] = np.nan
-            ends = np.cumsum(self._sizes)
-            starts = ends - np.asarray(self._sizes)
-
-            def per_tensor(X: np.ndarray) -> np.ndarray:
-                cs = np.concatenate([np.zeros((T, 1)), np.cumsum(X, axis=1)], axis=1)
-                return cs[:, ends] - cs[:, starts]
-
-            a = np.abs(V)
-            tol = float(torch.tensor(self.tol, dtype=self.dtype))  # as torch compares w of this dtype with tol
-            l2, l1 = np.sqrt(per_tensor(V * V)), per_tensor(a)
-            nonzero, small = per_tensor((V != 0).astype(np.float64)), per_tensor((a < tol).astype(np.float64))
-            upd = np.sqrt(per_tensor((V - prev) ** 2))
-        frac_zero, frac_small = (sizes - nonzero) / sizes, small / sizes  # counts are exact integers
+        raw = self._summ[:T].cpu().numpy().reshape(T, len(SUMMARY_FIELDS), len(self._params))
+        l2, l1, nonzero, large, upd = np.sqrt(raw[:, 0]), raw[:, 1], raw[:, 2], raw[:, 3], np.sqrt(raw[:, 4])
+        frac_zero, frac_small = (sizes - nonzero) / sizes, (sizes - large) / sizes  # counts are exact integers
         # a tensor holding NaN (Σ|w| is NaN only then) has no meaningful fractions
         frac_zero[np.isnan(l1)] = frac_small[np.isnan(l1)] = np.nan
         # (T, P, SUMMARY_FIELDS)

@@ -460,34 +460,33 @@ class LinearFastPath:
         proxes = [self._prox_of(op, lr) for op in prox_ops]
         theta = self.theta_of_model()
         g = theta.new_empty(self.d, self.k)
+        # with a recorder, the penalised direction goes to its own buffer when the data-loss gradient
+        # is recorded after the step
+        direction = g if recorder is None else theta.new_empty(self.d, self.k)
+        # the recorder reads Θ and the gradient through views shaped like the model's parameters
         g_of_params = None if recorder is None else self._as_parameters(g, recorder.parameters)
-        model_is_theta = True  # the model holds Θ (written since Θ last changed)
+        theta_of_params = None if recorder is None else self._as_parameters(theta, recorder.parameters)
         for step in range(steps):
             if step % log_every == 0:
                 self.write_model_(theta)
-                model_is_theta = True
                 if log(step, self.data_loss(theta)):
                     return step
             self.grad(theta, out=g)
             if recorder is not None and recorder.needs_pre_step():
-                if not model_is_theta:
-                    self.write_model_(theta)
-                recorder.record_pre_step(g_of_params)
+                recorder.record_pre_step(values=theta_of_params)
+            # the penalised direction d (out of place when recording: g stays the data-loss gradient)
+            d = g
             if has_g_l2:
-                g.addcmul_(g_l2, theta)
+                d = torch.addcmul(g, g_l2, theta, out=direction)
             if has_g_l1:
-                g.addcmul_(g_l1, theta.sign())
+                d = torch.addcmul(d, g_l1, theta.sign(), out=direction)
             for decay in decays:
                 decay(theta)
-            theta.sub_(g, alpha=lr)
+            theta.sub_(d, alpha=lr)
             for prox in proxes:
                 prox(theta)
-            model_is_theta = False
             if recorder is not None:
-                if recorder.records_next_step():
-                    self.write_model_(theta)
-                    model_is_theta = True
-                recorder.record_post_step()
+                recorder.record_post_step(g_of_params, theta_of_params)
         self.write_model_(theta)
         log(steps, self.data_loss(theta))
         return steps
