@@ -326,13 +326,15 @@ class _KernelReader:
 
     def __init__(self, params: list[Tensor], flat_idx: list[np.ndarray], dtype: torch.dtype, tol: float,
                  summaries: bool, kernels: Any) -> None:
-        self._k = kernels
+        self._record = kernels.record
+        self._GRADS, self._VALUES = kernels.GRADS, kernels.VALUES
+        self._SUMMARIZE, self._SUMMARIZE_DELTA = kernels.SUMMARIZE, kernels.SUMMARIZE | kernels.DELTA
         self._dtype = dtype
         self._kind = np.zeros(0, dtype=_NP[dtype])
-        self._itemsize = self._kind.itemsize
         self._tol = float(torch.tensor(tol, dtype=dtype))  # as a comparison in the weights' dtype rounds it
         P, W = len(params), sum(len(ix) for ix in flat_idx)
-        self._P, self._W = P, W
+        self._P = P
+        self._row_bytes, self._summ_row_bytes = W * self._kind.itemsize, len(SUMMARY_FIELDS) * P * 8
         self._kept = [torch.zeros(p.numel(), dtype=dtype) for p in params] if summaries else []
         meta = np.zeros(7 + 5 * P + W, dtype=np.int64)
         meta[0], meta[1] = P, W
@@ -349,12 +351,13 @@ class _KernelReader:
         self._seen: list[tuple[Callable[[], Tensor | None], int]] = [(_dead, 0)] * (2 * P)
         self._bases: list[tuple[Tensor | None, int]] = [(None, 0)] * 3  # grads, values, summaries buffers
 
-    def _base(self, slot: int, buf: Tensor) -> int:
+    def _row_address(self, slot: int, buf: Tensor, row: int, row_bytes: int) -> int:
+        """Address of ``buf[row]`` (``buf``: the recorder's buffer in ``slot``: grads, values, summaries)."""
         seen, ptr = self._bases[slot]
         if seen is not buf:
             ptr = buf.data_ptr()
             self._bases[slot] = (buf, ptr)
-        return ptr
+        return ptr + row * row_bytes
 
     def _addresses(self, tensors: Sequence[Tensor | None], at: int, seen_at: int, held: list[Tensor]) -> None:
         """``meta[at + i]``: where tensor i's elements lie, in its logical order and this dtype (0 for
@@ -378,22 +381,22 @@ class _KernelReader:
     def read(self, grads: Sequence[Tensor | None] | None, grad_row: int | None, values_row: int | None,
              grads_buf: Tensor | None, values_buf: Tensor, summ: Tensor | None, delta: bool,
              params: Sequence[Tensor] = ()) -> None:
-        k, meta, held = self._k, self._meta, []  # held: contiguous copies, alive until the call returns
+        meta, held = self._meta, []  # held: contiguous copies, alive until the call returns
         flags = 0
         if grad_row is not None:
             assert grads is not None and grads_buf is not None
-            flags = k.GRADS
-            meta[3] = self._base(0, grads_buf) + grad_row * self._W * self._itemsize
+            flags = self._GRADS
+            meta[3] = self._row_address(0, grads_buf, grad_row, self._row_bytes)
             self._addresses(grads, self._g_at, 0, held)
         if values_row is not None:
-            flags |= k.VALUES
-            meta[4] = self._base(1, values_buf) + values_row * self._W * self._itemsize
+            flags |= self._VALUES
+            meta[4] = self._row_address(1, values_buf, values_row, self._row_bytes)
             if summ is not None:
-                flags |= k.SUMMARIZE | (k.DELTA if delta else 0)
-                meta[5] = self._base(2, summ) + values_row * 5 * self._P * 8
+                flags |= self._SUMMARIZE_DELTA if delta else self._SUMMARIZE
+                meta[5] = self._row_address(2, summ, values_row, self._summ_row_bytes)
             self._addresses(params, self._w_at, self._P, held)
         meta[2] = flags
-        k.record(meta, self._kind, self._tol)
+        self._record(meta, self._kind, self._tol)
 
     def keep_prev(self, params: Sequence[Tensor]) -> None:
         torch._foreach_copy_(self._kept, [p.detach().reshape(-1) for p in params])
@@ -840,7 +843,6 @@ class Recorder:
         self._plan_pre_step()
         self.hook_seconds += time.perf_counter() - t0
 
-    @torch.no_grad()
     def _snapshot(self, step: int, grads: Sequence[Tensor | None] | None = None, grad_row: int | None = None,
                   values: Sequence[Tensor] | None = None) -> None:
         """Record row ``len(self._steps)``: the tracked values (of the parameters, or ``values``) and
