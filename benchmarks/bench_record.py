@@ -9,22 +9,25 @@ The cases the observatory issue asks for:
     gradients, summaries, ``every`` so that at most about 1,000 snapshots are kept: every step for
     runs of up to 1,000 steps); (b') the same recorded every 10th step.
 
-Each case runs many short pairs of fits (without, with), in a random order within each pair, and
-reports the median of the pairs' CPU-time ratios with a 95% bootstrap interval, and the share of
-the loop's time spent inside the recorder.
+Each case runs in several fresh processes, each running pairs of fits (without, with) in a random
+order within each pair; the table reports the median of all pairs' CPU-time ratios with a 95%
+interval, and the share of the loop's time spent inside the recorder.
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_record.py [--pairs 40] [--steps 100] [--device cpu] [--out PATH]
+    .venv/bin/python benchmarks/bench_record.py [--processes 4] [--pairs 10] [--steps 200] [--out PATH]
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
+import json
 import math
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -49,21 +52,17 @@ def _data(n: int, p: int, seed: int, device: str, dtype: torch.dtype) -> Dataset
     return replace(ds, X=ds.X.to(device=device, dtype=dtype), y=ds.y.to(device=device, dtype=dtype))
 
 
-
-
-def _case(name: str, build, data: Dataset, steps: int, record, pairs: int, lr: float,
-          fast: bool = False) -> dict:
-    """Many short pairs of fits, without and with recording, each pair in a random order.
+def _pairs(build, data: Dataset, steps: int, record, pairs: int, seed: int, fast: bool) -> dict:
+    """Pairs of fits (without, with recording) in one process, each pair in a random order.
 
     Both sides run the same training loop: ``fast=False`` the autograd loop, ``fast=True`` fit's
-    default, the closed-form fast path for a linear model. A pair's two runs are a second apart, so
-    they share the machine's state; the median of the pairs' ratios, with a bootstrap interval,
-    is what a machine shared with other jobs can still measure.
+    default, the closed-form fast path for a linear model. A pair's two runs are a second apart,
+    so they share the machine's state.
     """
     def once(rec) -> tuple[float, float, float]:
         model = build()
         t0 = time.thread_time()
-        res = reglab.fit(model, data, loss="squared", lr=lr, steps=steps, record=rec,
+        res = reglab.fit(model, data, loss="squared", lr=1e-3, steps=steps, record=rec,
                          penalties=[reglab.L2(1e-3)], log_every=steps, fast=fast)
         cpu = time.thread_time() - t0
         share = math.nan
@@ -75,7 +74,7 @@ def _case(name: str, build, data: Dataset, steps: int, record, pairs: int, lr: f
 
     for _ in range(2):  # warm-up: compiled kernels, caches, allocator
         once(False), once(record)
-    order = np.random.default_rng(0)
+    order = np.random.default_rng(seed)
     off, on = [], []
     for _ in range(pairs):
         if order.random() < 0.5:
@@ -84,27 +83,43 @@ def _case(name: str, build, data: Dataset, steps: int, record, pairs: int, lr: f
         else:
             on.append(once(record))
             off.append(once(False))
-    ratios = np.asarray([a[0] / b[0] for a, b in zip(on, off)])
-    walls = np.asarray([a[1] / b[1] for a, b in zip(on, off)])
-    boot = np.random.default_rng(1).choice(ratios, size=(2000, len(ratios)), replace=True)
-    lo, hi = np.quantile(np.median(boot, axis=1), [0.025, 0.975])
-    return {"case": name, "steps": steps, "pairs": pairs,
-            "cpu_off": statistics.median(b[0] for b in off), "cpu_on": statistics.median(a[0] for a in on),
-            "ratio": float(np.median(ratios)), "ci": (float(lo), float(hi)), "wall": float(np.median(walls)),
-            "share": statistics.median(a[2] for a in on)}
+    return {"off": off, "on": on}
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--pairs", type=int, default=40, help="pairs of runs (without, with) per case")
-    ap.add_argument("--steps", type=int, default=100, help="steps per run")
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--out", type=Path, default=None, help="write the results table (markdown) here")
-    args = ap.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    dev = args.device
+def _summarize(name: str, steps: int, per_process: list[dict]) -> dict:
+    """Pool the pairs of every process: the median ratio, and a 95% interval from resampling whole
+    processes (a process's memory placement is shared by all its pairs) and pairs within them."""
+    ratios = [np.asarray([a[0] / b[0] for a, b in zip(r["on"], r["off"])]) for r in per_process]
+    walls = np.concatenate([[a[1] / b[1] for a, b in zip(r["on"], r["off"])] for r in per_process])
+    rng = np.random.default_rng(1)
+    boot = []
+    for _ in range(2000):
+        picked = [ratios[i] for i in rng.integers(len(ratios), size=len(ratios))]
+        boot.append(np.median(np.concatenate([x[rng.integers(len(x), size=len(x))] for x in picked])))
+    lo, hi = np.quantile(boot, [0.025, 0.975])
+    pooled = np.concatenate(ratios)
+    return {"case": name, "steps": steps, "processes": len(per_process), "pairs": len(pooled),
+            "cpu_off": statistics.median(b[0] for r in per_process for b in r["off"]),
+            "cpu_on": statistics.median(a[0] for r in per_process for a in r["on"]),
+            "ratio": float(np.median(pooled)), "ci": (float(lo), float(hi)),
+            "per_process": (float(min(map(np.median, ratios))), float(max(map(np.median, ratios)))),
+            "wall": float(np.median(walls)),
+            "share": statistics.median(a[2] for r in per_process for a in r["on"])}
 
+
+def _fix_malloc() -> bool:
+    """Fix glibc malloc's mmap and trim thresholds (no dynamic adjustment from then on); False
+    where there is no glibc."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    return bool(libc.mallopt(m_mmap_threshold, 32 << 20)) and bool(libc.mallopt(m_trim_threshold, 256 << 20))
+
+
+def _cases(steps: int, dev: str) -> dict[str, tuple]:
+    """Case key → (label, model builder, data, record option, fast)."""
     lin_data = _data(2000, 999, 0, dev, torch.float64)  # 999 weights + 1 bias = 1,000 weights
 
     def build_linear() -> torch.nn.Module:
@@ -116,17 +131,62 @@ def main(argv: list[str] | None = None) -> int:
         return reglab.models.mlp(128, hidden=[384, 128], generator=torch.Generator().manual_seed(0)).to(dev)
 
     n_mlp = sum(p.numel() for p in build_mlp().parameters())
-    rows = [
-        _case("(a) linear, 1,000 weights, all recorded every step; fit's default loop for a linear model "
-              "(the closed-form fast path) on both sides", build_linear, lin_data, args.steps, {"every": 1},
-              args.pairs, 1e-3, fast=True),
-        _case("(a') the same on the autograd loop (fast=False on both sides): the optimizer-driven loop "
-              "any model gets", build_linear, lin_data, args.steps, {"every": 1}, args.pairs, 1e-3),
-        _case(f"(b) MLP, {n_mlp:,} parameters, default recording (a sample of 1,000, "
-              f"every={max(1, -(-args.steps // 1000))})", build_mlp, mlp_data, args.steps, True, args.pairs, 1e-3),
-        _case(f"(b') MLP, {n_mlp:,} parameters, default sample, every=10, tail=0", build_mlp, mlp_data,
-              args.steps, {"every": 10, "tail": 0}, args.pairs, 1e-3),
-    ]
+    return {
+        "a": ("(a) linear, 1,000 weights, all recorded every step; fit's default loop for a linear model "
+              "(the closed-form fast path) on both sides", build_linear, lin_data, {"every": 1}, True),
+        "a'": ("(a') the same on the autograd loop (fast=False on both sides): the optimizer-driven loop "
+               "any model gets", build_linear, lin_data, {"every": 1}, False),
+        "b": (f"(b) MLP, {n_mlp:,} parameters, default recording (a sample of 1,000, "
+              f"every={max(1, -(-steps // 1000))})", build_mlp, mlp_data, True, False),
+        "b'": (f"(b') MLP, {n_mlp:,} parameters, default sample, every=10, tail=0", build_mlp, mlp_data,
+               {"every": 10, "tail": 0}, False),
+    }
+
+
+def _worker(args: argparse.Namespace) -> int:
+    """One process's pairs of one case, as JSON on stdout."""
+    torch.set_num_threads(args.threads)
+    if args.allocator == "fixed" and not _fix_malloc():
+        raise SystemExit("--malloc fixed needs glibc (mallopt); use --malloc default here.")
+    _, build, data, record, fast = _cases(args.steps, args.device)[args.worker]
+    print(json.dumps(_pairs(build, data, args.steps, record, args.pairs, args.seed, fast)))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--processes", type=int, default=4, help="fresh processes per case")
+    ap.add_argument("--pairs", type=int, default=10, help="pairs of runs (without, with) per process")
+    ap.add_argument("--steps", type=int, default=200, help="steps per run")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", type=Path, default=None, help="write the results table (markdown) here")
+    ap.add_argument("--malloc", choices=["default", "fixed", "both"], default="both",
+                    help="glibc malloc as it comes, with its mmap/trim thresholds fixed (mallopt), or both")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--allocator", help=argparse.SUPPRESS)
+    ap.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.worker:
+        return _worker(args)
+    labels = {k: v[0] for k, v in _cases(args.steps, args.device).items()}
+    allocators = {"default": ["default"], "fixed": ["fixed"], "both": ["default", "fixed"]}[args.malloc]
+    rows = []
+    for allocator in allocators:
+        for key, label in labels.items():
+            runs = []
+            for seed in range(args.processes):
+                out = subprocess.run(
+                    [sys.executable, __file__, "--worker", key, "--allocator", allocator, "--seed", str(seed),
+                     "--pairs", str(args.pairs), "--steps", str(args.steps), "--device", args.device,
+                     "--threads", str(args.threads)], check=True, capture_output=True, text=True)
+                runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+            row = _summarize(label, args.steps, runs)
+            row["allocator"] = "default" if allocator == "default" else "fixed thresholds"
+            rows.append(row)
+            print(f"{row['allocator']:>16} {key:>3}: {row['ratio']:.3f} [{row['ci'][0]:.3f}, {row['ci'][1]:.3f}] "
+                  f"share {row['share']:.3f}", flush=True)
+    dev = args.device
     cpu = platform.processor() or platform.machine()
     gpu = torch.cuda.get_device_name() if dev.startswith("cuda") else "-"
     header = (f"machine: {platform.node()} ({cpu}, {os.cpu_count()} CPUs, torch threads {args.threads}); "
@@ -140,21 +200,37 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"command: `{command.strip()}`",
         "",
-        "Each case runs many short pairs of fits, one without recording and one with, in a random",
-        "order within the pair. Ratio = with / without, CPU time of the training thread (robust to a",
-        "busy machine), per pair; the table gives the median pair and a 95% bootstrap interval of that",
-        "median. Wall = the same from fit's own `elapsed`. Hooks' share = the recorder's own time",
-        "(`Recorder.hook_seconds`, measured where it is spent) / the recorded loop's wall time, and",
-        "1/(1 − share) the ratio it implies: a second estimate, much less sensitive to a busy machine.",
+        "Each case runs in several fresh processes; each process runs pairs of fits, one without",
+        "recording and one with, in a random order within the pair. Ratio = with / without, CPU time",
+        "of the training thread (robust to a busy machine), per pair; the table gives the median over",
+        "every pair, a 95% interval from resampling processes and the pairs within them, and the range",
+        "of the processes' own medians. Wall = the same from fit's own `elapsed`. Hooks' share = the",
+        "recorder's own time (`Recorder.hook_seconds`, measured where it is spent) / the recorded",
+        "loop's wall time, and 1/(1 − share) the ratio it implies: a second estimate, much less",
+        "sensitive to a busy machine, that leaves out what recording costs the code around it (cache).",
         "",
-        "| case | steps per run | pairs | CPU per run without (s) | CPU per run with (s) | ratio, CPU (median pair) |"
-        " 95% interval | ratio, wall | hooks' share | 1/(1 − share) | target ≤ 1.05 (median ratio) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "Why processes: where a process's buffers land in memory, and what glibc's malloc has done",
+        "before, set its speed by a few per cent, for the arm with recording and the arm without",
+        "differently; pairs within one process share that, so one process's median can sit a few per",
+        "cent off in either direction.",
+        "",
+        "Allocator: glibc's malloc moves its mmap and trim thresholds as a process frees large blocks,",
+        "so a run's page faults depend on what earlier runs in the process freed (from under a thousand",
+        "to over ten thousand per MLP run here, about 15% of its time): noise larger than the effect",
+        "measured. The cases run with malloc as it comes, and with both thresholds fixed by `mallopt`",
+        "(M_MMAP_THRESHOLD 32 MiB, M_TRIM_THRESHOLD 256 MiB), where runs take no page faults after the",
+        "first. A single fit sees no such effect from the recorder, which allocates its buffers once.",
+        "",
+        "| allocator | case | steps per run | processes × pairs | CPU per run without (s) | CPU per run with (s) |"
+        " ratio, CPU (median pair) | 95% interval | processes' medians | ratio, wall | hooks' share | 1/(1 − share) |"
+        " target ≤ 1.05 (median ratio) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         met = "met" if r["ratio"] <= 1.05 else "MISSED"
-        lines.append(f"| {r['case']} | {r['steps']} | {r['pairs']} | {r['cpu_off']:.3f} | {r['cpu_on']:.3f} | "
-                     f"{r['ratio']:.3f} | {r['ci'][0]:.3f}..{r['ci'][1]:.3f} | {r['wall']:.3f} | {r['share']:.3f} | "
+        lines.append(f"| {r['allocator']} | {r['case']} | {r['steps']} | {r['processes']} × {r['pairs'] // r['processes']} | "
+                     f"{r['cpu_off']:.3f} | {r['cpu_on']:.3f} | {r['ratio']:.3f} | {r['ci'][0]:.3f}..{r['ci'][1]:.3f} | "
+                     f"{r['per_process'][0]:.3f}..{r['per_process'][1]:.3f} | {r['wall']:.3f} | {r['share']:.3f} | "
                      f"{1 / (1 - r['share']):.3f} | {met} |")
     text = "\n".join(lines) + "\n"
     print(text)
