@@ -65,27 +65,19 @@ def _summarize(w: np.ndarray, kept: np.ndarray, summ: np.ndarray, i: int, n_tens
     nonzero = 0.0
     large = 0.0
     d2 = 0.0
-    if delta:
-        for j in range(w.size):
-            x = np.float64(w[j])
-            ax = abs(x)
-            s2 += x * x
-            s1 += ax
-            nonzero += 1.0 if x != 0.0 else 0.0
-            large += 1.0 if ax >= tol else 0.0
+    for j in range(w.size):  # ``delta`` is loop-invariant: LLVM hoists the test out of the loop
+        x = np.float64(w[j])
+        ax = abs(x)
+        s2 += x * x
+        s1 += ax
+        nonzero += 1.0 if x != 0.0 else 0.0
+        large += 1.0 if ax >= tol else 0.0
+        if delta:
             d = x - np.float64(kept[j])
             d2 += d * d
-            kept[j] = w[j]
+        kept[j] = w[j]
+    if delta:
         summ[4 * n_tensors + i] = d2
-    else:
-        for j in range(w.size):
-            x = np.float64(w[j])
-            ax = abs(x)
-            s2 += x * x
-            s1 += ax
-            nonzero += 1.0 if x != 0.0 else 0.0
-            large += 1.0 if ax >= tol else 0.0
-            kept[j] = w[j]
     summ[i] = s2
     summ[n_tensors + i] = s1
     summ[2 * n_tensors + i] = nonzero
