@@ -423,7 +423,7 @@ class _TorchReader:
     def __init__(self, params: list[Tensor], flat_idx: list[np.ndarray], dtype: torch.dtype, tol: float,
                  summaries: bool) -> None:
         dev = params[0].device
-        self._params, self._summaries, self._dtype = params, summaries, dtype
+        self._params = params
         sizes = [p.numel() for p in params]
         padded = [-(-n // _CHUNK) * _CHUNK for n in sizes]
         starts = np.cumsum([0, *padded])
