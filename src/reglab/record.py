@@ -784,7 +784,8 @@ class Recorder:
         """
         grads_due = self._grads is not None and self._last == self._count
         before = grads_due and not self._grads_after
-        self.record_pre_step([p.grad for p in self._params] if before else None)
+        if before or self._pre_due:
+            self.record_pre_step([p.grad for p in self._params] if before else None)
         out = step()
         self.record_post_step([p.grad for p in self._params] if grads_due and not before else None)
         return out
