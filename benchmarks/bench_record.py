@@ -163,13 +163,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=None, help="write the results table (markdown) here")
     ap.add_argument("--malloc", choices=["default", "fixed", "both"], default="both",
                     help="glibc malloc as it comes, with its mmap/trim thresholds fixed (mallopt), or both")
+    ap.add_argument("--cases", default="a,a',b,b'", help="which cases, comma-separated (default: all)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--allocator", help=argparse.SUPPRESS)
     ap.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
         return _worker(args)
-    labels = {k: v[0] for k, v in _cases(args.steps, args.device).items()}
+    wanted = args.cases.split(",")
+    labels = {k: v[0] for k, v in _cases(args.steps, args.device).items() if k in wanted}
+    if set(wanted) - set(labels):
+        raise SystemExit(f"unknown cases {sorted(set(wanted) - set(labels))}; choose from a, a', b, b'")
     allocators = {"default": ["default"], "fixed": ["fixed"], "both": ["default", "fixed"]}[args.malloc]
     rows = []
     for allocator in allocators:
