@@ -182,37 +182,27 @@ class Regularized(torch.optim.Optimizer):
         """Add the (sub)gradient of every ``gradient``-rule term to its parameters' ``.grad``."""
         self._add_penalty_grads()
 
-    def _add_penalty_grads(self) -> None:
-        for t, s in self._by_rule_plan["gradient"]:
-            if s.param.grad is None:
-                continue
-            if s.mask is None and t.kind == "l2":
-                # the same operation as torch.optim.SGD / Adam weight_decay: grad + wd·p
-                s.param.grad.add_(s.param, alpha=2.0 * t.strength)
-            else:
-                s.param.grad.add_(t.masked_grad(s.param, s.mask))
+    def _add_penalty_grads(self, keep_data_grads: bool = False) -> list[tuple[Tensor, Tensor]]:
+        """Add the (sub)gradient of every ``gradient``-rule term to its parameters' ``.grad``.
 
-    def _penalized_grads(self) -> list[tuple[Tensor, Tensor]]:
-        """Give each parameter that a ``gradient``-rule term applies to a new ``.grad``: its data-loss
-        gradient plus the terms' (sub)gradients. Returns the (parameter, data-loss gradient) pairs
-        that :meth:`_step` puts back after the inner step.
-
-        Out of place, as torch's own ``weight_decay``: after ``step()``, ``.grad`` still holds the
-        data-loss gradient (which a :class:`~reglab.record.Recorder` reads then).
+        With ``keep_data_grads``, out of place, as torch's own ``weight_decay``: each such parameter
+        gets a new ``.grad``, and the (parameter, data-loss gradient) pairs are returned for
+        :meth:`_step` to put back after the inner step, so that after ``step()`` ``.grad`` still
+        holds the data-loss gradient (which a :class:`~reglab.record.Recorder` reads then).
         """
         data: dict[int, tuple[Tensor, Tensor]] = {}
         for t, s in self._by_rule_plan["gradient"]:
             p, g = s.param, s.param.grad
             if g is None:
                 continue
-            first = id(p) not in data
-            if first:
+            new = keep_data_grads and id(p) not in data  # the first term on p writes a new tensor
+            if new:
                 data[id(p)] = (p, g)
             if s.mask is None and t.kind == "l2":
                 # the same operation as torch.optim.SGD / Adam weight_decay: grad + wd·p
-                p.grad = g.add(p, alpha=2.0 * t.strength) if first else g.add_(p, alpha=2.0 * t.strength)
+                p.grad = g.add(p, alpha=2.0 * t.strength) if new else g.add_(p, alpha=2.0 * t.strength)
             else:
-                p.grad = g + t.masked_grad(p, s.mask) if first else g.add_(t.masked_grad(p, s.mask))
+                p.grad = g + t.masked_grad(p, s.mask) if new else g.add_(t.masked_grad(p, s.mask))
         return list(data.values())
 
     @torch.no_grad()
@@ -255,7 +245,7 @@ class Regularized(torch.optim.Optimizer):
         data_grads: list[tuple[Tensor, Tensor]] = []
         if self._before_inner:
             with torch.no_grad():
-                data_grads = self._penalized_grads()
+                data_grads = self._add_penalty_grads(keep_data_grads=True)
                 self._apply_decoupled()
         try:
             self.optimizer.step()
