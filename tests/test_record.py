@@ -395,3 +395,41 @@ def test_recording_on_the_fast_path_equals_recording_the_autograd_loop(options: 
 def test_recording_fista_is_refused_with_the_reason() -> None:
     with pytest.raises(ValueError, match="recording runs on optimizer='gd'"):
         fit("linear", zero_column(n=40, p=3), optimizer="fista", steps=5, record=True)
+
+
+@pytest.mark.parametrize("case", ["converges", "diverges", "raises"])
+def test_fast_path_writing_the_recorders_rows_records_what_the_autograd_loop_does(case: str, monkeypatch) -> None:
+    """Every weight at every step: the fast path computes Θ and the gradient into the recorder's rows
+    (no call per step), and stops, or raises, with the rows counted as the autograd loop's are."""
+    from reglab.solvers import LinearFastPath
+
+    into_rows = []
+    recorder_rows = LinearFastPath._recorder_rows
+    monkeypatch.setattr(LinearFastPath, "_recorder_rows",
+                        lambda self, *a: into_rows.append(recorder_rows(self, *a)) or into_rows[-1])
+    ds = zero_column(n=50, p=4, column=1)
+    kw = dict(steps=400, seed=2, record={"every": 1}, log_every=3, penalties=[L2(0.05, update="decoupled")])
+    kw |= {"converges": dict(lr="auto", tol=1e-7), "diverges": dict(lr=0.8, on_divergence="stop"),
+           "raises": dict(lr=0.8)}[case]
+    runs = []
+    if case == "raises":  # the recorder built inside fit: catch it on its way out
+        init = Recorder.__init__
+        monkeypatch.setattr(Recorder, "__init__", lambda self, *a, **k: runs.append(self) or init(self, *a, **k))
+        with pytest.raises(reglab.DivergenceError):
+            fit("linear", ds, **kw)
+        with pytest.raises(reglab.DivergenceError):
+            fit("linear", ds, fast=False, **kw)
+        a, b = (r.close().trajectory() for r in runs)
+    else:
+        fast, plain = fit("linear", ds, **kw), fit("linear", ds, fast=False, **kw)
+        assert fast.status == plain.status == {"converges": "converged", "diverges": "diverged"}[case]
+        assert fast.steps_run == plain.steps_run < 400
+        a, b = fast.trajectory, plain.trajectory
+        assert a.steps[-1] == fast.steps_run
+    assert len(into_rows) == 1 and into_rows[0] is not None  # the fast path wrote the rows
+    np.testing.assert_array_equal(a.steps, b.steps)
+    finite = np.isfinite(b.values).all(axis=1)
+    assert finite.sum() >= 5
+    np.testing.assert_allclose(a.values[finite], b.values[finite], rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(a.grads[finite], b.grads[finite], rtol=1e-10, atol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(a.summaries[finite], b.summaries[finite], rtol=1e-10, atol=1e-12, equal_nan=True)

@@ -126,3 +126,73 @@ def test_fast_path_hands_its_own_buffers_to_the_compiled_reader(model: str) -> N
     np.testing.assert_allclose(a.values, b.values, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(a.grads, b.grads, rtol=1e-10, atol=1e-13, equal_nan=True)
     np.testing.assert_allclose(a.summaries, b.summaries, rtol=1e-10, atol=1e-13, equal_nan=True)
+
+
+def _rows_and_steps(dtype: torch.dtype, steps: int = 8) -> tuple[rec_mod.Recorder, rec_mod.Recorder]:
+    """The same run recorded step by step (hooks) and by writing the rows (as the fast path does)."""
+    torch.manual_seed(3)
+    model = torch.nn.Sequential(torch.nn.Linear(12, 6), torch.nn.Tanh(), torch.nn.Linear(6, 1)).to(dtype)
+    with torch.no_grad():  # weights at tol and just below it (as the dtype rounds tol)
+        t = torch.tensor(1e-3, dtype=dtype)
+        model[0].weight[0, :2] = torch.stack([t, torch.nextafter(t, -t - 1)])
+    opt = Regularized(torch.optim.SGD(model.parameters(), lr=0.1), model, [L1(0.05, update="proximal")])
+    stepwise = watch(model, opt, steps=steps, every=1, tol=1e-3)
+    rows = rec_mod.Recorder(model, opt, steps=steps, every=1, tol=1e-3, hooks=False)
+    ahead = rows.rows_ahead(steps)
+    assert ahead is not None
+    values, grads = ahead
+    x, y = torch.randn(32, 12, dtype=dtype), torch.randn(32, 1, dtype=dtype)
+    for s in range(steps):
+        opt.zero_grad()
+        ((model(x) - y) ** 2).mean().backward()
+        opt.step()
+        grads[s] = torch.cat([p.grad.reshape(-1) for p in model.parameters()])  # the data-loss gradient
+        values[s + 1] = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+    rows.commit_rows(steps)
+    return stepwise.close(), rows.close()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("reader", ["compiled", "torch"])
+def test_rows_written_by_the_loop_are_summarized_as_the_steps_are(dtype: torch.dtype, reader: str,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    if reader == "torch":
+        _torch_reader_only(monkeypatch)
+    stepwise, rows = _rows_and_steps(dtype)
+    assert isinstance(rows._reader, rec_mod._KernelReader if reader == "compiled" else rec_mod._TorchReader)
+    a, b = rows.trajectory(), stepwise.trajectory()
+    np.testing.assert_array_equal(a.steps, b.steps)
+    np.testing.assert_array_equal(a.values, b.values)
+    np.testing.assert_array_equal(a.grads, b.grads)
+    # both sum in float64 here (the step-by-step reference is the compiled reader, or torch's in dtype)
+    rtol = 1e-12 if reader == "compiled" or dtype == torch.float64 else 1e-5
+    for k in (0, 1, 4):
+        np.testing.assert_allclose(a.summaries[:, :, k], b.summaries[:, :, k], rtol=rtol, atol=0)
+    np.testing.assert_array_equal(a.summaries[:, :, 2:4], b.summaries[:, :, 2:4])  # exact counts
+    # the rows hold exact zeros (the proximal step) and weights in (0, tol)
+    assert (a.summaries[1:, 0, 2] > 0).any() and (a.summaries[1:, :, 3] > a.summaries[1:, :, 2]).any()
+    # what the recorder keeps for the next update norm is the last row
+    for kept, p in zip(rows._reader.kept(), rows.parameters):
+        np.testing.assert_array_equal(kept.numpy(), p.detach().reshape(-1).numpy())
+
+
+def test_rows_are_lent_only_when_every_weight_of_every_coming_step_is_recorded() -> None:
+    model = torch.nn.Linear(3, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    assert Recorder_(model, opt, steps=10, every=1).rows_ahead(10)[0].shape == (11, 4)
+    assert Recorder_(model, opt, steps=10, every=2, tail=0).rows_ahead(10) is None  # some steps not recorded
+    assert Recorder_(model, opt, steps=10, every=2, tail=0).rows_ahead(0) is not None
+    assert Recorder_(model, opt, steps=10, every=2).rows_ahead(10) is not None  # the tail: every step
+    assert Recorder_(model, opt, steps=10, every=1, all_below=0, sample=2).rows_ahead(10) is None  # a sample
+    assert Recorder_(model, opt, steps=10, every=1, grads=False).rows_ahead(10)[1] is None
+    rec = Recorder_(model, opt, steps=10, every=1)
+    rec.rows_ahead(5)
+    rec.commit_rows(5)
+    assert rec.step_count == 5 and rec.rows_ahead(5)[0].shape == (6, 4)
+    grows = Recorder_(model, opt, steps=2, every=1)
+    assert grows.rows_ahead(500)[0].shape == (501, 4)  # past the planned steps: the buffers grow
+    assert Recorder_(model, opt, steps=10, every=1).close().rows_ahead(1) is None
+
+
+def Recorder_(model: torch.nn.Module, opt: torch.optim.Optimizer, **options) -> rec_mod.Recorder:  # noqa: N802
+    return rec_mod.Recorder(model, opt, hooks=False, **options)

@@ -22,7 +22,7 @@ import numpy as np
 from numba import types
 from numba.extending import intrinsic
 
-__all__ = ["LAYOUT", "GRADS", "VALUES", "SUMMARIZE", "DELTA", "record"]
+__all__ = ["LAYOUT", "GRADS", "VALUES", "SUMMARIZE", "DELTA", "record", "summarize_rows"]
 
 LAYOUT: Final = """
 meta[0] P (tensors)           meta[1] W (tracked elements)    meta[2] flags (GRADS | VALUES | SUMMARIZE | DELTA)
@@ -59,13 +59,13 @@ def _at(typingctx: Any, address: Any, kind: Any) -> Any:  # pragma: no cover - c
 
 @numba.njit(cache=True, nogil=True, fastmath=_FAST)
 def _summarize(w: np.ndarray, kept: np.ndarray, summ: np.ndarray, i: int, n_tensors: int, tol: float,
-               delta: bool) -> None:  # pragma: no cover - compiled
+               delta: bool, keep: bool) -> None:  # pragma: no cover - compiled
     s2 = 0.0
     s1 = 0.0
     nonzero = 0.0
     large = 0.0
     d2 = 0.0
-    for j in range(w.size):  # ``delta`` is loop-invariant: LLVM hoists the test out of the loop
+    for j in range(w.size):  # ``delta`` and ``keep`` are loop-invariant: LLVM hoists the tests out of the loop
         x = np.float64(w[j])
         ax = abs(x)
         s2 += x * x
@@ -75,7 +75,8 @@ def _summarize(w: np.ndarray, kept: np.ndarray, summ: np.ndarray, i: int, n_tens
         if delta:
             d = x - np.float64(kept[j])
             d2 += d * d
-        kept[j] = w[j]
+        if keep:
+            kept[j] = w[j]
     if delta:
         summ[4 * n_tensors + i] = d2
     summ[i] = s2
@@ -114,7 +115,20 @@ def record(meta: np.ndarray, kind: np.ndarray, tol: float) -> None:  # pragma: n
         if values or summarize:
             w = numba.carray(_at(meta[w_at + i], kind), n)
             if summarize:
-                _summarize(w, numba.carray(_at(meta[kept_at + i], kind), n), summ, i, P, tol, delta)
+                _summarize(w, numba.carray(_at(meta[kept_at + i], kind), n), summ, i, P, tol, delta, True)
             if values:
                 for k in range(a, b):
                     out_v[k] = w[meta[idx + k]]
+
+
+@numba.njit(cache=True, nogil=True, fastmath=_FAST)
+def summarize_rows(values: np.ndarray, summ: np.ndarray, bounds: np.ndarray,
+                   tol: float) -> None:  # pragma: no cover - compiled
+    """The summaries of rows of recorded values that hold every weight, one row per step in turn:
+    ``summ[r]`` (5·P, field-major as in :data:`LAYOUT`) from ``values[r + 1]`` (W), its update norm
+    against ``values[r]``; tensor i's elements are ``bounds[i]:bounds[i + 1]`` of a row."""
+    P = bounds.size - 1
+    for r in range(summ.shape[0]):
+        for i in range(P):
+            a, b = bounds[i], bounds[i + 1]
+            _summarize(values[r + 1, a:b], values[r, a:b], summ[r], i, P, tol, True, False)

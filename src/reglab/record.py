@@ -326,7 +326,7 @@ class _KernelReader:
 
     def __init__(self, params: list[Tensor], flat_idx: list[np.ndarray], dtype: torch.dtype, tol: float,
                  summaries: bool, kernels: Any) -> None:
-        self._record = kernels.record
+        self._record, self._summarize_rows = kernels.record, kernels.summarize_rows
         self._GRADS, self._VALUES = kernels.GRADS, kernels.VALUES
         self._SUMMARIZE, self._SUMMARIZE_DELTA = kernels.SUMMARIZE, kernels.SUMMARIZE | kernels.DELTA
         self._dtype = dtype
@@ -341,7 +341,8 @@ class _KernelReader:
         if summaries:
             meta[6 + 2 * P: 6 + 3 * P] = [t.data_ptr() for t in self._kept]
         meta[6 + 3 * P: 6 + 4 * P] = [p.numel() for p in params]
-        meta[6 + 4 * P: 7 + 5 * P] = np.cumsum([0, *[len(ix) for ix in flat_idx]])
+        self._bounds = np.cumsum([0, *[len(ix) for ix in flat_idx]])
+        meta[6 + 4 * P: 7 + 5 * P] = self._bounds
         meta[7 + 5 * P:] = np.concatenate(flat_idx) if W else []
         self._meta = meta
         self._g_at, self._w_at = 6, 6 + P
@@ -401,6 +402,10 @@ class _KernelReader:
     def keep_prev(self, params: Sequence[Tensor]) -> None:
         torch._foreach_copy_(self._kept, [p.detach().reshape(-1) for p in params])
 
+    def summarize_rows(self, values: Tensor, out: Tensor) -> None:
+        """``out[r]`` = the summaries of ``values[r + 1]`` (every weight), update norm against ``values[r]``."""
+        self._summarize_rows(values.numpy(), out.numpy(), self._bounds, self._tol)
+
     def kept(self) -> list[Tensor]:
         return [t.clone() for t in self._kept]
 
@@ -425,6 +430,8 @@ class _TorchReader:
         dev = params[0].device
         self._params = params
         sizes = [p.numel() for p in params]
+        self._sizes = sizes
+        self._tol = float(torch.tensor(tol, dtype=dtype))  # as a comparison in the weights' dtype rounds it
         padded = [-(-n // _CHUNK) * _CHUNK for n in sizes]
         starts = np.cumsum([0, *padded])
         n_pad = int(starts[-1])
@@ -507,6 +514,18 @@ class _TorchReader:
             per_tensor[3].copy_(self._sizes_t)
         P = len(self._params)
         out[: fields * P].view(fields, P).copy_(per_tensor)
+
+    def summarize_rows(self, values: Tensor, out: Tensor) -> None:
+        """``out[r]`` = the summaries of ``values[r + 1]`` (every weight), update norm against
+        ``values[r]``; in float64, a block of rows at a time."""
+        P, block = len(self._params), 256
+        for r in range(0, out.shape[0], block):
+            V = values[r: r + block + 1].to(torch.float64)
+            w, aw = V[1:], V[1:].abs()
+            fields = (w.square(), aw, (w != 0).to(V.dtype), (aw >= self._tol).to(V.dtype), (w - V[:-1]).square())
+            per_tensor = torch.stack([torch.stack([part.sum(1) for part in f.split(self._sizes, dim=1)], 1)
+                                      for f in fields], 1)  # (rows, fields, P)
+            out[r: r + block].view(-1, len(SUMMARY_FIELDS), P).copy_(per_tensor)
 
     def kept(self) -> list[Tensor]:
         regions = self._regions[id(self._flats[1])] if self._flats else []
@@ -841,6 +860,48 @@ class Recorder:
             self._snapshot(k + 1, grads, grad_row, values)
         elif grad_row is not None:
             self._reader.read(grads, grad_row, None, self._grads, self._values, self._summ, False)
+        self._plan_pre_step()
+        self.hook_seconds += time.perf_counter() - t0
+
+    # -- rows the training loop writes itself (reglab's linear fast path) ------------------------------
+    def rows_ahead(self, steps: int) -> tuple[Tensor, Tensor | None] | None:
+        """The buffer rows of the coming ``steps`` steps, for a loop that writes them itself; or None.
+
+        Given when every weight is tracked, the current step is recorded and so is each of the
+        coming ``steps``: a loop can then write each step's values and data-loss gradient straight
+        into the recorder's buffers, with no call per step, and say how many steps it ran with
+        :meth:`commit_rows` (which computes their per-tensor summaries from the rows).
+
+        Returns
+        -------
+        (values, grads) : Tensor of shape (steps + 1, n_tracked), and the same or None
+            Views of the buffers. ``values[0]`` holds the current values (recorded); the loop writes
+            the values after its step ``s`` (0-based) into ``values[s + 1]``, and the data-loss
+            gradient at the values before it into ``grads[s]``. Elements are in the order of
+            :attr:`parameters`, each tensor flattened (row-major). ``grads`` is None when
+            gradients are not recorded.
+        """
+        k = self._count
+        if (self._closed or not self._all or self._last != k
+                or not all(self._wanted(s) for s in range(k + 1, k + steps + 1))):
+            return None
+        row = len(self._steps) - 1
+        while row + steps + 1 > self._capacity:
+            self._grow()
+        rows = slice(row, row + steps + 1)
+        return self._values[rows], None if self._grads is None else self._grads[rows]
+
+    def commit_rows(self, steps: int) -> None:
+        """Count ``steps`` steps written into the rows of :meth:`rows_ahead`, and summarize them."""
+        t0 = time.perf_counter()
+        k, row = self._count, len(self._steps) - 1
+        self._steps.extend(range(k + 1, k + steps + 1))
+        self._count = self._last = k + steps
+        if self._summ is not None and steps:
+            self._reader.summarize_rows(self._values[row: row + steps + 1], self._summ[row + 1: row + steps + 1])
+            sizes = self._sizes
+            self._reader.restore(list(self._values[row + steps].split(sizes)))
+            self._prev_step = k + steps
         self._plan_pre_step()
         self.hook_seconds += time.perf_counter() - t0
 

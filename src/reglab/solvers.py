@@ -442,9 +442,12 @@ class LinearFastPath:
         """Run ``steps`` steps, calling ``log(step, data_loss)`` at logged steps with the model set to Θ.
 
         Returns the number of steps run (the step at which ``log`` asked to stop, or ``steps``).
-        The model holds the final Θ on return. A ``recorder`` (optimizer ``"gd"``) is given what
-        its step hooks would see — the data-loss gradient before any penalty, the parameters
-        before and after the step — at the steps it records, with Θ written into the model then.
+        The model holds the final Θ on return. A ``recorder`` (optimizer ``"gd"``) records what its
+        step hooks would see: the data-loss gradient before any penalty, the parameters before and
+        after each step. When it records every weight at every step and Θ's layout is its rows' (one
+        output), Θ after step s is computed straight into its values row s + 1 and the gradient into
+        its gradient row s: no call per step, and the recorder summarizes the rows at the end.
+        Otherwise it is handed views of Θ and the gradient around the steps it records.
         """
         if self.optimizer == "fista":
             return self._run_fista(terms, selections, lr, steps, log_every, log)
@@ -460,36 +463,68 @@ class LinearFastPath:
         proxes = [self._prox_of(op, lr) for op in prox_ops]
         theta = self.theta_of_model()
         g = theta.new_empty(self.d, self.k)
-        # with a recorder, the penalised direction goes to its own buffer when the data-loss gradient
-        # is recorded after the step
+        # with a recorder, the penalised direction goes to its own buffer: g stays the data-loss gradient
         direction = g if recorder is None else theta.new_empty(self.d, self.k)
-        # the recorder reads Θ and the gradient through views shaped like the model's parameters
-        g_of_params = None if recorder is None else self._as_parameters(g, recorder.parameters)
-        theta_of_params = None if recorder is None else self._as_parameters(theta, recorder.parameters)
-        for step in range(steps):
-            if step % log_every == 0:
-                self.write_model_(theta)
-                if log(step, self.data_loss(theta)):
-                    return step
-            self.grad(theta, out=g)
-            if recorder is not None and recorder.needs_pre_step():
-                recorder.record_pre_step(values=theta_of_params)
-            # the penalised direction d (out of place when recording: g stays the data-loss gradient)
-            d = g
-            if has_g_l2:
-                d = torch.addcmul(g, g_l2, theta, out=direction)
-            if has_g_l1:
-                d = torch.addcmul(d, g_l1, theta.sign(), out=direction)
-            for decay in decays:
-                decay(theta)
-            theta.sub_(d, alpha=lr)
-            for prox in proxes:
-                prox(theta)
-            if recorder is not None:
-                recorder.record_post_step(g_of_params, theta_of_params)
+        rows = self._recorder_rows(recorder, steps)
+        stepwise = recorder is not None and rows is None
+        if rows is not None:  # Θ and g move from row to row
+            V, G = rows[0].unbind(0), (g,) * steps if rows[1] is None else rows[1].unbind(0)
+            theta = V[0]  # the recorder's row 0 holds the model's values, as it recorded them
+        else:  # Θ and g stay where they are
+            V, G = (theta,) * (steps + 1), (g,) * steps
+        if stepwise:  # the recorder reads Θ and the gradient through views shaped like the model's parameters
+            g_of_params = self._as_parameters(g, recorder.parameters)
+            theta_of_params = self._as_parameters(theta, recorder.parameters)
+        done = 0
+        try:
+            for step in range(steps):
+                if step % log_every == 0:
+                    self.write_model_(theta)
+                    if log(step, self.data_loss(theta)):
+                        return step
+                g = G[step]
+                self.grad(theta, out=g)
+                if stepwise and recorder.needs_pre_step():
+                    recorder.record_pre_step(values=theta_of_params)
+                d = g  # the penalised direction
+                if has_g_l2:
+                    d = torch.addcmul(g, g_l2, theta, out=direction)
+                if has_g_l1:
+                    d = torch.addcmul(d, g_l1, theta.sign(), out=direction)
+                new = V[step + 1]  # Θ itself, or the next row
+                if decays:  # the decays and proxes act in place, on the new Θ
+                    if new is not theta:
+                        new.copy_(theta)
+                    for decay in decays:
+                        decay(new)
+                    new.sub_(d, alpha=lr)
+                else:
+                    torch.sub(theta, d, alpha=lr, out=new)
+                for prox in proxes:
+                    prox(new)
+                theta, done = new, step + 1
+                if stepwise:
+                    recorder.record_post_step(g_of_params, theta_of_params)
+        finally:  # the steps run count as recorded in the rows, whether the loop ends, stops or raises
+            if rows is not None:
+                recorder.commit_rows(done)
         self.write_model_(theta)
         log(steps, self.data_loss(theta))
         return steps
+
+    def _recorder_rows(self, recorder: Recorder | None, steps: int) -> tuple[Tensor, Tensor | None] | None:
+        """The recorder's rows for the coming steps, shaped (steps + 1, d, 1) like Θ, when Θ's layout is
+        the rows' (one output: weight then bias, flattened) and every step records every weight; else None."""
+        if recorder is None or self.k != 1:
+            return None
+        lin = self.model.linear
+        if [id(p) for p in recorder.parameters] != [id(lin.weight)] + ([id(lin.bias)] if self.fit_intercept else []):
+            return None
+        rows = recorder.rows_ahead(steps)
+        if rows is None:
+            return None
+        values, grads = rows
+        return values.view(steps + 1, self.d, 1), None if grads is None else grads.view(steps + 1, self.d, 1)
 
     def _as_parameters(self, buf: Tensor, params: Sequence[Tensor]) -> list[Tensor]:
         """Views of a (d, k) buffer shaped like each of ``params`` (the model's weight and bias)."""
