@@ -37,7 +37,6 @@ import math
 import os
 import time
 import warnings
-import weakref
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -58,10 +57,6 @@ _MAX_SNAPSHOTS: Final = 1000
 _DEFAULT_TAIL: Final = 50
 _CHUNK: Final = 256  # elements per chunk of torch's summaries layout (each tensor padded to a multiple)
 _NP: Final = {torch.float32: np.float32, torch.float64: np.float64}
-
-
-def _dead() -> None:
-    """A weak reference that never matches."""
 
 
 # -- the recorded data ---------------------------------------------------------------------------------
@@ -345,57 +340,39 @@ class _KernelReader:
         meta[6 + 4 * P: 7 + 5 * P] = self._bounds
         meta[7 + 5 * P:] = np.concatenate(flat_idx) if W else []
         self._meta = meta
-        self._g_at, self._w_at = 6, 6 + P
-        # the tensors last seen at each position (weak references: the previous step's gradients
-        # must not be kept alive), and their addresses: a tensor seen before is looked at again
-        # only if its storage moved
-        self._seen: list[tuple[Callable[[], Tensor | None], int]] = [(_dead, 0)] * (2 * P)
-        self._bases: list[tuple[Tensor | None, int]] = [(None, 0)] * 3  # grads, values, summaries buffers
 
-    def _row_address(self, slot: int, buf: Tensor, row: int, row_bytes: int) -> int:
-        """Address of ``buf[row]`` (``buf``: the recorder's buffer in ``slot``: grads, values, summaries)."""
-        seen, ptr = self._bases[slot]
-        if seen is not buf:
-            ptr = buf.data_ptr()
-            self._bases[slot] = (buf, ptr)
-        return ptr + row * row_bytes
-
-    def _addresses(self, tensors: Sequence[Tensor | None], at: int, seen_at: int, held: list[Tensor]) -> None:
-        """``meta[at + i]``: where tensor i's elements lie, in its logical order and this dtype (0 for
-        None). A tensor that is not contiguous in this dtype is read from a copy, kept in ``held``."""
-        meta, seen = self._meta, self._seen
-        for i, t in enumerate(tensors):
+    def _addresses(self, tensors: Sequence[Tensor | None], held: list[Tensor]) -> list[int]:
+        """Where each tensor's elements lie, in its logical order and this dtype (0 for None). A tensor
+        that is not contiguous in this dtype is read from a copy, kept in ``held``. (Looked up each
+        time: a cache of the last step's tensors costs as many calls to check as it saves.)"""
+        dtype, out = self._dtype, []
+        for t in tensors:
             if t is None:
-                meta[at + i] = 0
+                out.append(0)
                 continue
-            ref, ptr = seen[seen_at + i]
-            if ref() is not t or t.data_ptr() != ptr or not t.is_contiguous():
-                if t.dtype != self._dtype or not t.is_contiguous():
-                    t = t.detach().to(self._dtype).contiguous()
-                    held.append(t)
-                    ptr, seen[seen_at + i] = t.data_ptr(), (_dead, 0)  # a copy is made afresh each time
-                else:
-                    ptr = t.data_ptr()
-                    seen[seen_at + i] = (weakref.ref(t), ptr)
-            meta[at + i] = ptr
+            if t.dtype is not dtype or not t.is_contiguous():
+                t = t.detach().to(dtype).contiguous()
+                held.append(t)
+            out.append(t.data_ptr())
+        return out
 
     def read(self, grads: Sequence[Tensor | None] | None, grad_row: int | None, values_row: int | None,
              grads_buf: Tensor | None, values_buf: Tensor, summ: Tensor | None, delta: bool,
              params: Sequence[Tensor] = ()) -> None:
-        meta, held = self._meta, []  # held: contiguous copies, alive until the call returns
+        meta, P, held = self._meta, self._P, []  # held: contiguous copies, alive until the call returns
         flags = 0
         if grad_row is not None:
             assert grads is not None and grads_buf is not None
             flags = self._GRADS
-            meta[3] = self._row_address(0, grads_buf, grad_row, self._row_bytes)
-            self._addresses(grads, self._g_at, 0, held)
+            meta[3] = grads_buf.data_ptr() + grad_row * self._row_bytes
+            meta[6: 6 + P] = self._addresses(grads, held)
         if values_row is not None:
             flags |= self._VALUES
-            meta[4] = self._row_address(1, values_buf, values_row, self._row_bytes)
+            meta[4] = values_buf.data_ptr() + values_row * self._row_bytes
             if summ is not None:
                 flags |= self._SUMMARIZE_DELTA if delta else self._SUMMARIZE
-                meta[5] = self._row_address(2, summ, values_row, self._summ_row_bytes)
-            self._addresses(params, self._w_at, self._P, held)
+                meta[5] = summ.data_ptr() + values_row * self._summ_row_bytes
+            meta[6 + P: 6 + 2 * P] = self._addresses(params, held)
         meta[2] = flags
         self._record(meta, self._kind, self._tol)
 
