@@ -3,7 +3,8 @@
 The cases the observatory issue asks for:
 
 (a) a linear model with 1,000 weights, every weight recorded at every step (``every=1``), with
-    gradients and per-tensor summaries, on fit()'s default loop for it (the closed-form fast path);
+    gradients and per-tensor summaries, on fit()'s default loop for it (the closed-form fast path,
+    which computes each step straight into the recorder's rows: no recorder call per step);
     (a') the same on the autograd loop, which every other model trains on;
 (b) an MLP of about 100k parameters with the default recording (a seeded sample of 1,000 weights,
     gradients, summaries, ``every`` so that at most about 1,000 snapshots are kept: every step for
@@ -221,9 +222,10 @@ def main(argv: list[str] | None = None) -> int:
         "Allocator: glibc's malloc moves its mmap and trim thresholds as a process frees large blocks,",
         "so a run's page faults depend on what earlier runs in the process freed (from under a thousand",
         "to over ten thousand per MLP run here, about 15% of its time): noise larger than the effect",
-        "measured. The cases run with malloc as it comes, and with both thresholds fixed by `mallopt`",
-        "(M_MMAP_THRESHOLD 32 MiB, M_TRIM_THRESHOLD 256 MiB), where runs take no page faults after the",
-        "first. A single fit sees no such effect from the recorder, which allocates its buffers once.",
+        "measured. `--malloc fixed` fixes both thresholds by `mallopt` (M_MMAP_THRESHOLD 32 MiB,",
+        "M_TRIM_THRESHOLD 256 MiB), where runs take no page faults after the first; this run: "
+        + {"default": "malloc as it comes.", "fixed": "thresholds fixed.",
+           "both": "both, malloc as it comes and thresholds fixed."}[args.malloc],
         "",
         "| allocator | case | steps per run | processes × pairs | CPU per run without (s) | CPU per run with (s) |"
         " ratio, CPU (median pair) | 95% interval | processes' medians | ratio, wall | hooks' share | 1/(1 − share) |"
