@@ -321,15 +321,14 @@ class _KernelReader:
 
     def __init__(self, params: list[Tensor], flat_idx: list[np.ndarray], dtype: torch.dtype, tol: float,
                  summaries: bool, kernels: Any) -> None:
-        self._record, self._summarize_rows = kernels.record, kernels.summarize_rows
+        self._record, self._summarize_rows = kernels.record_at(_NP[dtype]), kernels.summarize_rows
         self._GRADS, self._VALUES = kernels.GRADS, kernels.VALUES
         self._SUMMARIZE, self._SUMMARIZE_DELTA = kernels.SUMMARIZE, kernels.SUMMARIZE | kernels.DELTA
         self._dtype = dtype
-        self._kind = np.zeros(0, dtype=_NP[dtype])
         self._tol = float(torch.tensor(tol, dtype=dtype))  # as a comparison in the weights' dtype rounds it
         P, W = len(params), sum(len(ix) for ix in flat_idx)
         self._P = P
-        self._row_bytes, self._summ_row_bytes = W * self._kind.itemsize, len(SUMMARY_FIELDS) * P * 8
+        self._row_bytes, self._summ_row_bytes = W * np.dtype(_NP[dtype]).itemsize, len(SUMMARY_FIELDS) * P * 8
         self._kept = [torch.zeros(p.numel(), dtype=dtype) for p in params] if summaries else []
         meta = np.zeros(7 + 5 * P + W, dtype=np.int64)
         meta[0], meta[1] = P, W
@@ -339,42 +338,44 @@ class _KernelReader:
         self._bounds = np.cumsum([0, *[len(ix) for ix in flat_idx]])
         meta[6 + 4 * P: 7 + 5 * P] = self._bounds
         meta[7 + 5 * P:] = np.concatenate(flat_idx) if W else []
-        self._meta = meta
+        # written per step through a memoryview (plain integer stores, no NumPy call), read by the
+        # kernel at its address
+        self._meta, self._meta_view, self._meta_at = meta, memoryview(meta), (meta.ctypes.data, meta.size)
 
-    def _addresses(self, tensors: Sequence[Tensor | None], held: list[Tensor]) -> list[int]:
-        """Where each tensor's elements lie, in its logical order and this dtype (0 for None). A tensor
-        that is not contiguous in this dtype is read from a copy, kept in ``held``. (Looked up each
-        time: a cache of the last step's tensors costs as many calls to check as it saves.)"""
-        dtype, out = self._dtype, []
+    def _addresses(self, tensors: Sequence[Tensor | None], meta: memoryview, at: int, held: list[Tensor]) -> None:
+        """``meta[at + i]``: where tensor i's elements lie, in its logical order and this dtype (0 for
+        None). A tensor that is not contiguous in this dtype is read from a copy, kept in ``held``.
+        (Looked up each time: a cache of the last step's tensors costs as many calls to check as it saves.)"""
+        dtype = self._dtype
         for t in tensors:
             if t is None:
-                out.append(0)
-                continue
-            if t.dtype is not dtype or not t.is_contiguous():
-                t = t.detach().to(dtype).contiguous()
-                held.append(t)
-            out.append(t.data_ptr())
-        return out
+                meta[at] = 0
+            else:
+                if t.dtype is not dtype or not t.is_contiguous():
+                    t = t.detach().to(dtype).contiguous()
+                    held.append(t)
+                meta[at] = t.data_ptr()
+            at += 1
 
     def read(self, grads: Sequence[Tensor | None] | None, grad_row: int | None, values_row: int | None,
              grads_buf: Tensor | None, values_buf: Tensor, summ: Tensor | None, delta: bool,
              params: Sequence[Tensor] = ()) -> None:
-        meta, P, held = self._meta, self._P, []  # held: contiguous copies, alive until the call returns
+        meta, P, held = self._meta_view, self._P, []  # held: contiguous copies, alive until the call returns
         flags = 0
         if grad_row is not None:
             assert grads is not None and grads_buf is not None
             flags = self._GRADS
             meta[3] = grads_buf.data_ptr() + grad_row * self._row_bytes
-            meta[6: 6 + P] = self._addresses(grads, held)
+            self._addresses(grads, meta, 6, held)
         if values_row is not None:
             flags |= self._VALUES
             meta[4] = values_buf.data_ptr() + values_row * self._row_bytes
             if summ is not None:
                 flags |= self._SUMMARIZE_DELTA if delta else self._SUMMARIZE
                 meta[5] = summ.data_ptr() + values_row * self._summ_row_bytes
-            meta[6 + P: 6 + 2 * P] = self._addresses(params, held)
+            self._addresses(params, meta, 6 + P, held)
         meta[2] = flags
-        self._record(meta, self._kind, self._tol)
+        self._record(*self._meta_at, self._tol)
 
     def keep_prev(self, params: Sequence[Tensor]) -> None:
         torch._foreach_copy_(self._kept, [p.detach().reshape(-1) for p in params])
