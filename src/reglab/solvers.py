@@ -467,11 +467,11 @@ class LinearFastPath:
         direction = g if recorder is None else theta.new_empty(self.d, self.k)
         rows = self._recorder_rows(recorder, steps)
         stepwise = recorder is not None and rows is None
-        if rows is not None:  # Θ and g move from row to row
-            V, G = rows[0].unbind(0), (g,) * steps if rows[1] is None else rows[1].unbind(0)
+        # Θ and g move from row to row of the recorder's buffers, or stay where they are (None)
+        V = None if rows is None else rows[0].unbind(0)
+        G = None if rows is None or rows[1] is None else rows[1].unbind(0)
+        if V is not None:
             theta = V[0]  # the recorder's row 0 holds the model's values, as it recorded them
-        else:  # Θ and g stay where they are
-            V, G = (theta,) * (steps + 1), (g,) * steps
         if stepwise:  # the recorder reads Θ and the gradient through views shaped like the model's parameters
             g_of_params = self._as_parameters(g, recorder.parameters)
             theta_of_params = self._as_parameters(theta, recorder.parameters)
@@ -482,7 +482,8 @@ class LinearFastPath:
                     self.write_model_(theta)
                     if log(step, self.data_loss(theta)):
                         return step
-                g = G[step]
+                if G is not None:
+                    g = G[step]
                 self.grad(theta, out=g)
                 if stepwise and recorder.needs_pre_step():
                     recorder.record_pre_step(values=theta_of_params)
@@ -491,7 +492,7 @@ class LinearFastPath:
                     d = torch.addcmul(g, g_l2, theta, out=direction)
                 if has_g_l1:
                     d = torch.addcmul(d, g_l1, theta.sign(), out=direction)
-                new = V[step + 1]  # Θ itself, or the next row
+                new = theta if V is None else V[step + 1]
                 if decays:  # the decays and proxes act in place, on the new Θ
                     if new is not theta:
                         new.copy_(theta)
