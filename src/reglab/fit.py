@@ -546,6 +546,9 @@ def fit(
         options = dict(record) if isinstance(record, Mapping) else {}
         # driven by this loop (Recorder.recorded_step), not by step hooks: no hook wrapper per step
         recorder = Recorder(net, opt, steps=steps, seed=seed, **{**options, "hooks": False})
+    # one optimizer step, recorded by the recorder when there is one
+    take_step: Callable[[Callable[[], Any]], Any] = (
+        (lambda step_fn: step_fn()) if recorder is None else recorder.recorded_step)
 
     X, y, w = ds.X, ds.y, ds.sample_weight
     # a minibatch's loss: mean over the batch of (wᵢ / mean w)·ℓᵢ (full batch: the weighted mean)
@@ -670,10 +673,7 @@ def fit(
                 first.append(value.detach())
                 return value
 
-            if recorder is None:
-                opt.step(closure)
-            else:
-                recorder.recorded_step(lambda: opt.step(closure))
+            take_step(lambda: opt.step(closure))
             batch_loss = first[0]
         else:
             opt.zero_grad()
@@ -683,10 +683,7 @@ def fit(
                 full_loss = float(batch_loss.detach()) if idx is None else _full_loss(net, loss_fn, X, y, w)
                 if log(step, full_loss):
                     break
-            if recorder is None:
-                opt.step()
-            else:
-                recorder.recorded_step(opt.step)
+            take_step(opt.step)
             continue
         if logging:
             # L-BFGS: the first closure value is the loss at the parameters before this step

@@ -340,7 +340,7 @@ class _KernelReader:
         meta[7 + 5 * P:] = np.concatenate(flat_idx) if W else []
         # written per step through a memoryview (plain integer stores, no NumPy call), read by the
         # kernel at its address
-        self._meta, self._meta_view, self._meta_at = meta, memoryview(meta), (meta.ctypes.data, meta.size)
+        self._meta_view, self._meta_at = memoryview(meta), (meta.ctypes.data, meta.size)
 
     def _addresses(self, tensors: Sequence[Tensor | None], meta: memoryview, at: int, held: list[Tensor]) -> None:
         """``meta[at + i]``: where tensor i's elements lie, in its logical order and this dtype (0 for
@@ -409,7 +409,6 @@ class _TorchReader:
         self._params = params
         sizes = [p.numel() for p in params]
         self._sizes = sizes
-        self._tol = float(torch.tensor(tol, dtype=dtype))  # as a comparison in the weights' dtype rounds it
         padded = [-(-n // _CHUNK) * _CHUNK for n in sizes]
         starts = np.cumsum([0, *padded])
         n_pad = int(starts[-1])
@@ -495,15 +494,16 @@ class _TorchReader:
 
     def summarize_rows(self, values: Tensor, out: Tensor) -> None:
         """``out[r]`` = the summaries of ``values[r + 1]`` (every weight), update norm against
-        ``values[r]``; in float64, a block of rows at a time."""
-        P, block = len(self._params), 256
-        for r in range(0, out.shape[0], block):
-            V = values[r: r + block + 1].to(torch.float64)
-            w, aw = V[1:], V[1:].abs()
-            fields = (w.square(), aw, (w != 0).to(V.dtype), (aw >= self._tol).to(V.dtype), (w - V[:-1]).square())
-            per_tensor = torch.stack([torch.stack([part.sum(1) for part in f.split(self._sizes, dim=1)], 1)
-                                      for f in fields], 1)  # (rows, fields, P)
-            out[r: r + block].view(-1, len(SUMMARY_FIELDS), P).copy_(per_tensor)
+        ``values[r]``: each row as a recorded step summarizes the parameters."""
+        def as_params(row: Tensor) -> list[Tensor]:
+            return [v.view(p.shape) for v, p in zip(row.split(self._sizes), self._params)]
+
+        flat, prev = self._flats
+        self._copy_into(prev, as_params(values[0]))
+        for r in range(out.shape[0]):
+            self._copy_into(flat, as_params(values[r + 1]))
+            self._record_summaries_(flat, prev, out[r])
+            flat, prev = prev, flat
 
     def kept(self) -> list[Tensor]:
         regions = self._regions[id(self._flats[1])] if self._flats else []
@@ -635,7 +635,6 @@ class Recorder:
             self._planned = set(range(0, self.steps + 1, self.every))
             self._planned.update(range(max(0, self.steps - self.tail), self.steps + 1))
         capacity = len(self._planned) + 1 if self._planned else 64
-        self._capacity = capacity
         self._values = torch.empty(capacity, self.n_tracked, dtype=dtype, device=device)
         self._grads = (torch.full((capacity, self.n_tracked), math.nan, dtype=dtype, device=device)
                        if self.record_grads else None)
@@ -864,7 +863,7 @@ class Recorder:
                 or not all(self._wanted(s) for s in range(k + 1, k + steps + 1))):
             return None
         row = len(self._steps) - 1
-        while row + steps + 1 > self._capacity:
+        while row + steps + 1 > self._values.shape[0]:
             self._grow()
         rows = slice(row, row + steps + 1)
         return self._values[rows], None if self._grads is None else self._grads[rows]
@@ -888,7 +887,7 @@ class Recorder:
         """Record row ``len(self._steps)``: the tracked values (of the parameters, or ``values``) and
         the per-tensor summaries, and in the same call ``grads`` into row ``grad_row`` of the gradients."""
         row = len(self._steps)
-        if row >= self._capacity:
+        if row >= self._values.shape[0]:
             self._grow()
         self._steps.append(step)
         self._last = step
@@ -897,8 +896,7 @@ class Recorder:
         self._prev_step = step
 
     def _grow(self) -> None:
-        extra = max(64, self._capacity)
-        self._capacity += extra
+        extra = max(64, self._values.shape[0])
 
         def grown(buf: Tensor, fill: float) -> Tensor:
             pad = torch.full((extra, *buf.shape[1:]), fill, dtype=buf.dtype, device=buf.device)
@@ -943,7 +941,6 @@ class Recorder:
         self._last = self._steps[-1] if self._steps else -1
         self._prev_step = None if state["prev_step"] is None else int(state["prev_step"])
         self._grads_after = bool(state["grads_after"])
-        self._capacity = self._values.shape[0]
         self._plan_pre_step()
         self._cached = None
 
