@@ -127,13 +127,11 @@ def test_gradient_rule_l2_equals_torch_weight_decay_and_leaves_grad_holding_the_
     ``.grad`` as backward() wrote it: the data-loss gradient, the same tensor."""
     make = {"sgd": lambda ps: torch.optim.SGD(ps, lr=0.05, momentum=0.9),
             "adam": lambda ps: torch.optim.Adam(ps, lr=0.05)}[inner]
-    make_plain = {"sgd": lambda ps: torch.optim.SGD(ps, lr=0.05, momentum=0.9),
-                  "adam": lambda ps: torch.optim.Adam(ps, lr=0.05)}[inner]
     ds = sparse_regression(n=40, p=6, k=2, seed=0)
     ours, theirs = (linear(6, generator=torch.Generator().manual_seed(1)) for _ in range(2))
     mask = torch.zeros(1, 6, dtype=torch.bool)
     mask[0, 2] = True
-    opt = Regularized(make_plain(list(ours.parameters())), ours, [L2(LAM), L1(0.0, on={"linear.weight": mask})])
+    opt = Regularized(make(list(ours.parameters())), ours, [L2(LAM), L1(0.0, on={"linear.weight": mask})])
     # L2's default selection is the weight matrix, not the bias
     ref = make([{"params": [theirs.linear.weight], "weight_decay": 2 * LAM},
                 {"params": [theirs.linear.bias], "weight_decay": 0.0}])
