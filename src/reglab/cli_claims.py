@@ -31,6 +31,7 @@ def claims(
     """Run the claims about L2 and L1 regularization; print verdicts and write an HTML report."""
     import torch
 
+    from reglab._hold import hold_point
     from reglab.claims import CLAIM_IDS, RunConfig, get_claim, run_claim
     from reglab.report.html import write_report, write_results
 
@@ -62,6 +63,7 @@ def claims(
                 progress.advance(task)
                 if len(results) < len(ids):  # kept if the run is killed; the full report replaces it
                     write_results(results, out, config, time.perf_counter() - t0, remaining=ids[len(results):])
+                    hold_point("claim")
         except KeyboardInterrupt:  # Ctrl-C: keep the claims that finished, say how to run the rest
             interrupted = True
             progress.update(task, description="interrupted")

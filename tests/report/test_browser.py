@@ -15,7 +15,7 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
 
 def test_report_renders_in_headless_chromium(quick_report: dict[str, Any]):
     if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: install it with `apt-get install -y chromium` (.ci/run does).")
+        pytest.fail(f"{CHROMIUM} is missing: install it with `apt-get update && apt-get install -y chromium` (`make test` does, as root).")
     from playwright.sync_api import sync_playwright
 
     index = (quick_report["out"] / "index.html").resolve()

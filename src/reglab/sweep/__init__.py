@@ -23,6 +23,7 @@ from typing import Any, Final
 
 import pandas as pd
 
+from reglab._hold import hold_point
 from reglab.data import Dataset
 from reglab.fit import FitResult
 from reglab.sweep.batched import BatchedExecutor, batch_key, fit_batched, why_not_batched
@@ -113,6 +114,7 @@ def run_sweep(sweep: Mapping[str, Any] | list[Run], out: str | Path, executor: s
         summary.seconds = time.perf_counter() - t0
         if on_progress is not None:
             on_progress(summary, row)
+        hold_point("sweep-row")
 
     ex.run(todo, on_row)
     summary.seconds = time.perf_counter() - t0

@@ -11,7 +11,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any
 
 import torch
@@ -64,24 +64,38 @@ class LocalExecutor:
         if not runs:
             return
         ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(self.workers, len(runs)), mp_context=ctx,
+        workers = min(self.workers, len(runs))
+        queue = iter(runs)
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
                                  initializer=_init_worker, initargs=(self.threads,)) as pool:
-            # a future leaves this dict once its row is handed on: a finished run's row (with its
-            # history) is not kept for the rest of the sweep, so memory stays flat in the run count
-            futures: dict[Future[dict[str, Any]], Run] = {pool.submit(_work, r): r for r in runs}
+            # at most one run per worker in flight: a run is handed to the pool only when a worker is
+            # free, so a Ctrl-C stops the sweep after the runs in progress (not after a queue the pool
+            # drains meanwhile), and a finished run's row (with its history) leaves memory once stored
+            futures: dict[Future[dict[str, Any]], Run] = {}
+
+            def submit_next() -> None:
+                run = next(queue, None)
+                if run is not None:
+                    futures[pool.submit(_work, run)] = run
+
+            for _ in range(workers):
+                submit_next()
             try:
-                for fut in as_completed(futures):
-                    run = futures.pop(fut)
-                    try:
-                        row = fut.result()
-                    except Exception as err:  # noqa: BLE001 - a dead worker fails its run, not the sweep
-                        row = failed_row(run, self.name, err)
-                    del fut
-                    on_row(row)
+                while futures:
+                    done, _ = wait(futures, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        on_row(self._row(fut, futures.pop(fut)))
+                        submit_next()
             except KeyboardInterrupt:
-                # stop: drop the queued runs, let the running ones end, keep those that finished
+                # stop: let the running ones end, keep those that finished
                 pool.shutdown(wait=True, cancel_futures=True)
-                for fut in futures:
+                for fut, run in futures.items():
                     if fut.done() and not fut.cancelled() and fut.exception() is None:
                         on_row(fut.result())
                 raise
+
+    def _row(self, fut: Future[dict[str, Any]], run: Run) -> dict[str, Any]:
+        try:
+            return fut.result()
+        except Exception as err:  # noqa: BLE001 - a dead worker fails its run, not the sweep
+            return failed_row(run, self.name, err)
