@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from reglab.fit import fit
+from reglab.training import fit
 from reglab.spec import build_fit_kwargs
 from reglab.sweep import expand_sweep, fit_batched
 

@@ -203,7 +203,7 @@ def _lasso_data() -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
 def case_lasso(repeats: int, data: tuple) -> list[Row]:
     from sklearn.linear_model import Lasso
 
-    from reglab import _path
+    from reglab import solvers as _path
 
     X, y, _, alpha = data
     lam = 2.0 * alpha  # sklearn: ‖r‖²/(2n) + α‖w‖₁ is half of reglab's mean r² + λ‖w‖₁ at λ = 2α
@@ -256,7 +256,7 @@ def case_lasso(repeats: int, data: tuple) -> list[Row]:
                 ref_txt, t_o / t_r, "≤ 1.0", t_o / t_r <= 1.0,
                 CMD.format("lasso"), f"sklearn configs: {others}; time includes Gram build and eigvalsh"),
             Row(label, "did not reach gap" if t_e is None else
-                f"{_s(t_e)} reglab._path.solve_linear (estimators' solver: active set on the Gram form, "
+                f"{_s(t_e)} reglab.solvers.solve_linear (estimators' solver: active set on the Gram form, "
                 f"tol={t_est:g}, gap {g_est:.1e})", ref_txt, None if t_e is None else t_e / t_r, "≤ 1.0",
                 t_e is not None and t_e / t_r <= 1.0, CMD.format("lasso"),
                 "time includes centring and the Gram build (what Lasso(precompute=True) also does)")]
@@ -265,7 +265,7 @@ def case_lasso(repeats: int, data: tuple) -> list[Row]:
 def case_path(repeats: int, data: tuple) -> list[Row]:
     from sklearn.linear_model import lasso_path
 
-    from reglab import _path
+    from reglab import solvers as _path
 
     X, y, alphas, _ = data
     Xc, yc = X - X.mean(0), y - y.mean()  # lasso_path fits no intercept: both sides on centred data
@@ -297,7 +297,7 @@ def case_path(repeats: int, data: tuple) -> list[Row]:
 
     # the estimators' path (reglab.sklearn.regularization_path): active set, support carried from λ to λ
     def est_at(tol: float):
-        return lambda: _path.path_solutions(Xc, yc, loss="squared", alphas=lams, l1_ratio=1.0,
+        return lambda: _path.linear.path_solutions(Xc, yc, loss="squared", alphas=lams, l1_ratio=1.0,
                                             penalty_factor=np.ones(X.shape[1]), fit_intercept=False, tol=tol,
                                             max_iter=10_000)[0][:, :, 0]
 
@@ -310,7 +310,7 @@ def case_path(repeats: int, data: tuple) -> list[Row]:
     return [Row(label, f"{_s(t_o)} solvers.fista_path (warm starts, one Gram, tol={t_ours:g}, worst gap {g_ours:.1e})",
                 ref_txt, t_o / t_r, "≤ 1.0", t_o / t_r <= 1.0, CMD.format("path"), notes),
             Row(label, "did not reach gap" if t_e is None else
-                f"{_s(t_e)} reglab._path.path_solutions (estimators' path: active set, warm supports, one Gram, "
+                f"{_s(t_e)} reglab.solvers.linear.path_solutions (estimators' path: active set, warm supports, one Gram, "
                 f"tol={t_est:g}, worst gap {g_est:.1e})", ref_txt, None if t_e is None else t_e / t_r, "≤ 1.0",
                 t_e is not None and t_e / t_r <= 1.0, CMD.format("path"), notes)]
 
@@ -324,7 +324,7 @@ LOGISTIC_TOLS = (1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8)
 def case_logistic(repeats: int) -> list[Row]:
     from sklearn.linear_model import LogisticRegression
 
-    from reglab import _path
+    from reglab import solvers as _path
 
     X, y = logistic_classification(20_000, 500, 0.5, seed=3)
     n = len(X)
@@ -391,7 +391,7 @@ def case_logistic(repeats: int) -> list[Row]:
         ref_txt = "did not reach gap" if ref is None else \
             f"{_s(ref[1])} LogisticRegression({skw['solver']}, tol={ref[0]:g}, gap {ref[2]:.1e})"
         for key, name in (("fista", "solvers.fista (restart)"),
-                          ("estimator", "reglab._path.solve_linear (estimators' solver)")):
+                          ("estimator", "reglab.solvers.solve_linear (estimators' solver)")):
             c = chosen[key]
             ratio = None if c is None or ref is None else c[1] / ref[1]
             rows.append(Row(f"6. {label} 20000×500 AR(1) ρ=0.5, to 1e-6", "did not reach gap (ladder to "
@@ -438,7 +438,7 @@ def _ec(s):
 def case_ridge(repeats: int, data: tuple) -> list[Row]:
     from sklearn.linear_model import Ridge
 
-    from reglab import _path
+    from reglab import solvers as _path
 
     X, y, _, _ = data
     n = len(X)
@@ -464,7 +464,7 @@ def case_ridge(repeats: int, data: tuple) -> list[Row]:
     others = "; ".join(f"{k}: {_s(v)}" for k, v in times.items())
     return [Row("6. ridge 20000×500 AR(1) (λ=1e-2 ⇔ alpha=nλ)", f"{_s(t_o)} solvers.ridge_solve (Cholesky, gap {g_ours:.1e})",
                 f"{_s(t_r)} {ref_name}", t_o / t_r, "≤ 1.0", t_o / t_r <= 1.0, CMD.format("ridge"), others),
-            Row("6. ridge, the estimators' solver", f"{_s(t_e)} reglab._path.solve_linear (Cholesky on the Gram form)",
+            Row("6. ridge, the estimators' solver", f"{_s(t_e)} reglab.solvers.solve_linear (Cholesky on the Gram form)",
                 f"{_s(t_r)} {ref_name}", t_e / t_r, "≤ 1.0", t_e / t_r <= 1.0, CMD.format("ridge"), "")]
 
 

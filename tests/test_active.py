@@ -1,4 +1,4 @@
-"""The exact active-set solvers (reglab._active): scikit-learn's optima to 1e-8, exact zeros, fallbacks.
+"""The exact active-set solvers (reglab.solvers.active_set): scikit-learn's optima to 1e-8, exact zeros, fallbacks.
 
 The estimators' default solver reaches L1 / elastic-net optima through the active-set method
 (squared loss) and proximal Newton (binary logistic). Each test states a fact about that answer:
@@ -15,8 +15,11 @@ from sklearn.datasets import load_breast_cancer, load_diabetes
 from sklearn.linear_model import ElasticNet, Lasso, LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from reglab._active import gram_columns, solve_l1_quadratic
-from reglab._path import _Design, _fista, _kkt, alpha_max, objective, path_solutions, solve_linear
+from reglab.solvers.active_set import gram_columns, solve_l1_quadratic
+from reglab.solvers.design import _Design, _kkt
+from reglab.solvers.fista import _fista
+from reglab.solvers import alpha_max, objective, solve_linear
+from reglab.solvers.linear import path_solutions
 
 REL = 1e-8
 

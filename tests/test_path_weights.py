@@ -1,4 +1,4 @@
-"""sample_weight in the exact solvers (reglab._path): the weighted mean loss Σ sᵢ·ℓᵢ / Σ sᵢ.
+"""sample_weight in the exact solvers (reglab.solvers): the weighted mean loss Σ sᵢ·ℓᵢ / Σ sᵢ.
 
 Facts checked: an integer weight equals repeating the row, a zero weight equals dropping it, scaling
 every weight changes nothing, and the optimum equals scikit-learn's Ridge / Lasso / ElasticNet /
@@ -13,14 +13,8 @@ from sklearn.linear_model import ElasticNet, Lasso, LogisticRegression, Ridge
 
 from reglab import L1, L2
 from reglab import ElasticNet as EN
-from reglab._path import (
-    _Design,
-    alpha_max,
-    check_sample_weight,
-    objective,
-    regularization_path,
-    solve_linear,
-)
+from reglab.solvers.design import _Design
+from reglab.solvers import alpha_max, check_sample_weight, objective, regularization_path, solve_linear
 from reglab.penalties import sklearn_params
 
 TIGHT = dict(tol=1e-12, max_iter=100_000)

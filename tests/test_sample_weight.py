@@ -12,7 +12,7 @@ import torch
 
 import reglab
 from reglab.data import Dataset, check_sample_weight
-from reglab.fit import lipschitz_constant
+from reglab.training import lipschitz_constant
 from reglab.losses import LOSSES, CrossEntropy, Logistic, Squared
 from reglab.models import MLP, LinearModel
 from reglab.solvers import gram_matrix, top_eigenvalue
@@ -194,7 +194,7 @@ def test_weighted_lipschitz_constant_is_the_top_eigenvalue_of_the_weighted_gram_
 
 
 def test_checkpoint_of_one_weighting_does_not_resume_another(tmp_path) -> None:
-    from reglab.checkpoint import CheckpointError
+    from reglab.training.checkpoint import CheckpointError
 
     path = tmp_path / "run.pt"
     reglab.fit("linear", (X, Y["squared"]), steps=4, sample_weight=W, checkpoint=path, checkpoint_every=2)

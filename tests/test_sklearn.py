@@ -18,15 +18,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import estimator_checks_generator
 
-from reglab._path import objective, solve_linear
-from reglab.sklearn import (
-    GDClassifier,
-    GDClassifierCV,
-    GDRegressor,
-    GDRegressorCV,
-    MLPClassifier,
-    MLPRegressor,
-)
+from reglab.solvers import objective, solve_linear
+from reglab.sklearn import GDClassifier, GDClassifierCV, GDRegressor, GDRegressorCV, MLPClassifier, MLPRegressor
 
 
 @pytest.fixture(scope="module")
@@ -372,7 +365,7 @@ def test_diabetes_cv_path_zeros_at_alpha_max() -> None:
 def test_small_problems_run_on_one_thread_and_large_ones_keep_the_setting() -> None:
     from threadpoolctl import threadpool_info
 
-    from reglab._path import threads_for
+    from reglab.solvers.design import threads_for
 
     before = {i["filepath"]: i["num_threads"] for i in threadpool_info()}
     with threads_for(2000, 100):

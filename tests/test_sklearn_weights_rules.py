@@ -12,16 +12,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import reglab
-from reglab.fit import DivergenceError
+from reglab.training import DivergenceError
 from reglab.penalties import L1, L2, ElasticNet
-from reglab.sklearn import (
-    GDClassifier,
-    GDClassifierCV,
-    GDRegressor,
-    GDRegressorCV,
-    MLPClassifier,
-    MLPRegressor,
-)
+from reglab.sklearn import GDClassifier, GDClassifierCV, GDRegressor, GDRegressorCV, MLPClassifier, MLPRegressor
 from reglab.updates import Regularized
 from tests.test_sklearn import COMBINATIONS, REFUSED, UPDATES
 
@@ -195,7 +188,7 @@ def test_cv_weights_enter_the_path_fits_and_the_held_out_losses() -> None:
     folds = list(KFold(4).split(X_REG))
     cv = GDRegressorCV(penalty="l1", n_alphas=5, cv=folds, tol=1e-10, max_iter=100_000).fit(X_REG, Y_REG,
                                                                                           sample_weight=w)
-    from reglab._path import solve_linear
+    from reglab.solvers import solve_linear
 
     for i, (tr, te) in enumerate(folds):
         for j, lam in enumerate(cv.alphas_):

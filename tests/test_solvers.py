@@ -11,15 +11,8 @@ import reglab
 from reglab import L1, L2, DivergenceError, ElasticNet
 from reglab.losses import get_loss
 from reglab.models import linear, logistic, softmax
-from reglab.solvers import (
-    LinearFastPath,
-    fista,
-    fista_path,
-    gram_matrix,
-    linear_gradients,
-    ridge_solve,
-    top_eigenvalue,
-)
+from reglab.solvers import fista, fista_path, gram_matrix, linear_gradients, ridge_solve, top_eigenvalue
+from reglab.training.fast_linear import LinearFastPath
 
 RNG_SEED = 0
 
@@ -189,7 +182,7 @@ def test_fast_path_reads_the_host_only_at_logged_steps(monkeypatch: pytest.Monke
 
 
 def test_other_optimizers_and_rules_keep_the_plain_path_and_recording_keeps_the_fast_path() -> None:
-    from reglab.solvers import prepare_fast_path
+    from reglab.training import prepare_fast_path
 
     X, y = _problem("linear")
     Xt, yt = torch.tensor(X), torch.tensor(y)

@@ -5,11 +5,10 @@ The public API is re-exported here; nothing is defined in this file.
 """
 
 from reglab.data import Dataset
-from reglab.diagnose import Diagnosis, diagnose
 from reglab.exceptions import ConvergenceWarning, NumericalWarning
-from reglab.fit import DivergenceError, FitResult, fit
+from reglab.observe import Diagnosis, Recorder, Trajectory, diagnose, watch
 from reglab.penalties import L1, L2, ElasticNet
-from reglab.record import Recorder, Trajectory, watch
+from reglab.training import DivergenceError, FitResult, fit
 from reglab.updates import Regularized
 
 __version__ = "0.1.0"

@@ -1,7 +1,6 @@
-"""reglab's warning classes, defined once (this module imports nothing from reglab: every layer may use it).
-
-:class:`DivergenceError` stays in :mod:`reglab.fit`, where it is raised; both warnings are exported
-as ``reglab.NumericalWarning`` and ``reglab.ConvergenceWarning``.
+"""reglab's error and warning classes, defined once (this module imports nothing from reglab: every layer
+may use it). Exported as ``reglab.DivergenceError``, ``reglab.NumericalWarning`` and
+``reglab.ConvergenceWarning``.
 
 Examples
 --------
@@ -17,7 +16,7 @@ from __future__ import annotations
 
 from sklearn.exceptions import ConvergenceWarning as _SklearnConvergenceWarning
 
-__all__ = ["ConvergenceWarning", "NumericalWarning"]
+__all__ = ["ConvergenceWarning", "DivergenceError", "NumericalWarning"]
 
 
 class NumericalWarning(RuntimeWarning):
@@ -34,3 +33,23 @@ class ConvergenceWarning(_SklearnConvergenceWarning):
 
     A subclass of scikit-learn's ``ConvergenceWarning``, so filters for either catch it.
     """
+
+
+class DivergenceError(RuntimeError):
+    """Training diverged: a non-finite loss or parameter, or a loss far above its start.
+
+    Attributes
+    ----------
+    step : int
+        The step at which divergence was detected.
+    lr : float
+        The learning rate in use.
+    max_stable_lr : float or None
+        For linear models with a canonical loss, 2/L: the largest stable plain-GD learning rate.
+    """
+
+    def __init__(self, message: str, *, step: int, lr: float, max_stable_lr: float | None = None) -> None:
+        super().__init__(message)
+        self.step = step
+        self.lr = lr
+        self.max_stable_lr = max_stable_lr

@@ -20,7 +20,7 @@ claim's setup are the same thing; a sweep addresses its entries with dotted keys
     seed: 0
     tol: 1.0e-8
     dtype: float64                     # float32 | float64
-    record: false                      # or the options of reglab.record.Recorder
+    record: false                      # or the options of reglab.observe.Recorder
 
 :func:`validate_spec` checks the shape and types; the values themselves (a negative strength, an
 unknown update rule) are checked by the objects they build, with the same messages as in Python.
@@ -40,10 +40,10 @@ import torch
 import yaml
 
 from reglab.data import BUNDLED, SCENARIOS, Dataset, from_file, load_dataset
-from reglab.fit import OPTIMIZERS, FitResult, fit
 from reglab.losses import LOSSES
 from reglab.models import MODELS
 from reglab.penalties import penalty_from_config
+from reglab.training import OPTIMIZERS, FitResult, fit
 
 __all__ = ["SPEC_KEYS", "build_data", "build_fit_kwargs", "load_spec", "run_spec", "validate_spec"]
 

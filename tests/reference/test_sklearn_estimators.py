@@ -15,7 +15,7 @@ from sklearn.preprocessing import StandardScaler
 
 from reglab import L1, L2
 from reglab import ElasticNet as EN
-from reglab._path import objective
+from reglab.solvers import objective
 from reglab.penalties import sklearn_params
 from reglab.sklearn import GDClassifier, GDRegressor, regularization_path
 

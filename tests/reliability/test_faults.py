@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import reglab
-from reglab.fit import lipschitz_constant
+from reglab.training import lipschitz_constant
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import torch
 import reglab
 from reglab._io import atomic_path, atomic_write_bytes, atomic_write_text
 from reglab.data import zero_column
-from reglab.record import Trajectory
+from reglab.observe import Trajectory
 from reglab.sweep.store import ResultStore
 
 SRC = Path(reglab.__file__).parent

@@ -35,7 +35,10 @@ def _interrupt_at(cmd: list[str], point: str, tmp_path: Path, timeout: float = 6
     """
     ready = tmp_path / f"hold-{point}.ready"
     env = {**os.environ, ENV: f"{point}:{ready}"}
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    # SIGINT at its default disposition in the child, whatever this process inherited (a background
+    # job of a non-interactive shell starts with SIGINT ignored, and so would the command)
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + timeout
     while not ready.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)  # waiting for the command to reach the point; it holds there, so nothing races
@@ -44,7 +47,12 @@ def _interrupt_at(cmd: list[str], point: str, tmp_path: Path, timeout: float = 6
         out, err = proc.communicate()
         pytest.fail(f"{cmd} never reached hold point {point!r} (exit {proc.returncode}):\n{err[-2000:]}")
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=timeout)
+    try:
+        out, err = proc.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        pytest.fail(f"{cmd} did not stop within 300 s of SIGINT:\n{err[-2000:]}")
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from reglab.data import pure_noise, sparse_regression
-from reglab.fit import fit
+from reglab.training import fit
 from reglab.penalties import L1, L2
 from reglab.sweep import run_grid
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from reglab._hold import ENV
 from reglab.sweep import ResultStore, expand_sweep, run_sweep
 
 SWEEP = {
@@ -65,19 +66,22 @@ def test_a_sweep_killed_with_sigkill_then_resumed_stores_every_run_exactly_once(
         from reglab.sweep import run_sweep
         run_sweep({sweep!r}, {str(tmp_path)!r}, "serial")
     """)
-    proc = subprocess.Popen([sys.executable, "-c", script])
+    # the sweep holds after its third stored row (reglab._hold) until it is killed: the kill lands
+    # mid-sweep on any machine, fast or loaded
     parts = tmp_path / "parts"
-    deadline = time.monotonic() + 60
+    ready = tmp_path.parent / f"{tmp_path.name}.ready"
+    proc = subprocess.Popen([sys.executable, "-c", script], env={**os.environ, ENV: f"sweep-row#3:{ready}"})
+    deadline = time.monotonic() + 600
     try:
-        while time.monotonic() < deadline and len(list(parts.glob("part-*.parquet"))) < 3:
-            time.sleep(0.005)
+        while time.monotonic() < deadline and not ready.exists() and proc.poll() is None:
+            time.sleep(0.01)  # waiting for the sweep to reach the point; it holds there, so nothing races
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.wait()
     assert proc.returncode == -signal.SIGKILL
     store = ResultStore(tmp_path)
     before = store.stored_ids()
-    assert 3 <= len(before) < 16, "the kill must land mid-sweep"
+    assert len(before) == 3, "the kill lands after the third stored run"
     for part in store.part_files():  # every complete part reads back whole
         assert pq.read_table(part).num_rows == 1
     summary = run_sweep(sweep, tmp_path, "batched", resume=True)  # any executor resumes any other

@@ -7,8 +7,17 @@ import time
 import numpy as np
 import torch
 
-from reglab.claims.base import (DOES_NOT_HOLD, HOLDS, ClaimResult, RunConfig, command_for, figure_from_matplotlib, fmt,
-                                new_figure, run_hand_loop)
+from reglab.claims.base import (
+    DOES_NOT_HOLD,
+    HOLDS,
+    ClaimResult,
+    RunConfig,
+    command_for,
+    figure_from_matplotlib,
+    fmt,
+    new_figure,
+    run_hand_loop,
+)
 from reglab.data import Dataset
 from reglab.models import linear
 from reglab.penalties import L2

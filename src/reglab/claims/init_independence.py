@@ -8,9 +8,21 @@ from typing import Any
 import numpy as np
 import torch
 
-from reglab.claims.base import (DOES_NOT_HOLD, HOLDS, HOLDS_WITH_CORRECTION, BatchedLinear, BatchedMLP, ClaimResult,
-                                RunConfig, command_for, figure_from_matplotlib, fmt, new_figure, run_hand_loop,
-                                squared_sum_over_members)
+from reglab.claims.base import (
+    DOES_NOT_HOLD,
+    HOLDS,
+    HOLDS_WITH_CORRECTION,
+    BatchedLinear,
+    BatchedMLP,
+    ClaimResult,
+    RunConfig,
+    command_for,
+    figure_from_matplotlib,
+    fmt,
+    new_figure,
+    run_hand_loop,
+    squared_sum_over_members,
+)
 from reglab.data import linear_regression
 from reglab.models import linear, mlp
 from reglab.penalties import L2

@@ -8,8 +8,19 @@ from functools import partial
 
 import numpy as np
 
-from reglab.claims.base import (DOES_NOT_HOLD, HOLDS, HOLDS_WITH_CORRECTION, ClaimResult, RunConfig, command_for,
-                                figure_from_matplotlib, fmt, new_figure, train_zero_column_weight, zero_column_heads)
+from reglab.claims.base import (
+    DOES_NOT_HOLD,
+    HOLDS,
+    HOLDS_WITH_CORRECTION,
+    ClaimResult,
+    RunConfig,
+    command_for,
+    figure_from_matplotlib,
+    fmt,
+    new_figure,
+    train_zero_column_weight,
+    zero_column_heads,
+)
 from reglab.data import zero_column
 from reglab.penalties import L1
 

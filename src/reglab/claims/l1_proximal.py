@@ -8,12 +8,23 @@ import time
 import numpy as np
 import torch
 
-from reglab.claims.base import (DOES_NOT_HOLD, HOLDS, HOLDS_WITH_CORRECTION, ClaimResult, RunConfig, command_for,
-                                figure_from_matplotlib, fmt, new_figure, run_hand_loop, zero_column_heads)
+from reglab.claims.base import (
+    DOES_NOT_HOLD,
+    HOLDS,
+    HOLDS_WITH_CORRECTION,
+    ClaimResult,
+    RunConfig,
+    command_for,
+    figure_from_matplotlib,
+    fmt,
+    new_figure,
+    run_hand_loop,
+    zero_column_heads,
+)
 from reglab.data import sparse_regression, zero_column
-from reglab.fit import fit, lipschitz_constant
 from reglab.models import linear
 from reglab.penalties import L1
+from reglab.training import fit, lipschitz_constant
 
 ID = "l1-proximal"
 TITLE = "The proximal step reaches exact zeros; subgradient steps never do"

@@ -6,8 +6,17 @@ import time
 
 import torch
 
-from reglab.claims.base import (DOES_NOT_HOLD, HOLDS, ClaimResult, RunConfig, command_for, figure_from_matplotlib,
-                                fmt, new_figure, verdict_of)
+from reglab.claims.base import (
+    DOES_NOT_HOLD,
+    HOLDS,
+    ClaimResult,
+    RunConfig,
+    command_for,
+    figure_from_matplotlib,
+    fmt,
+    new_figure,
+    verdict_of,
+)
 from reglab.sweep import run_grid
 
 ID = "null-model"

@@ -9,11 +9,21 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from reglab.claims.base import (DOES_NOT_HOLD, HOLDS, HOLDS_WITH_CORRECTION, INCONCLUSIVE, ClaimResult, RunConfig,
-                                command_for, figure_from_matplotlib, fmt, new_figure)
+from reglab.claims.base import (
+    DOES_NOT_HOLD,
+    HOLDS,
+    HOLDS_WITH_CORRECTION,
+    INCONCLUSIVE,
+    ClaimResult,
+    RunConfig,
+    command_for,
+    figure_from_matplotlib,
+    fmt,
+    new_figure,
+)
 from reglab.data import load_dataset
-from reglab.fit import fit
 from reglab.sweep import run_grid
+from reglab.training import fit
 
 ID = "real-data"
 TITLE = "On real data, a tuned penalty against none and against scikit-learn"

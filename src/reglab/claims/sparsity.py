@@ -6,8 +6,17 @@ import time
 
 import torch
 
-from reglab.claims.base import (DOES_NOT_HOLD, HOLDS, HOLDS_WITH_CORRECTION, ClaimResult, RunConfig, command_for,
-                                figure_from_matplotlib, fmt, new_figure)
+from reglab.claims.base import (
+    DOES_NOT_HOLD,
+    HOLDS,
+    HOLDS_WITH_CORRECTION,
+    ClaimResult,
+    RunConfig,
+    command_for,
+    figure_from_matplotlib,
+    fmt,
+    new_figure,
+)
 from reglab.data import sparse_regression
 from reglab.penalties import L1
 from reglab.sweep import run_grid

@@ -7,12 +7,21 @@ import time
 import numpy as np
 import torch
 
-from reglab.claims.base import (DOES_NOT_HOLD, HOLDS, ClaimResult, RunConfig, command_for, figure_from_matplotlib,
-                                fmt, new_figure, verdict_of)
+from reglab.claims.base import (
+    DOES_NOT_HOLD,
+    HOLDS,
+    ClaimResult,
+    RunConfig,
+    command_for,
+    figure_from_matplotlib,
+    fmt,
+    new_figure,
+    verdict_of,
+)
 from reglab.data import zero_column
-from reglab.fit import fit
 from reglab.models import mlp
 from reglab.penalties import L2
+from reglab.training import fit
 
 ID = "stuck-weight"
 TITLE = "A weight the output ignores never moves"

@@ -8,9 +8,20 @@ import time
 import numpy as np
 import torch
 
-from reglab.claims.base import (DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, BatchedLinear, ClaimResult, RunConfig,
-                                command_for, figure_from_matplotlib, fmt, new_figure, run_hand_loop,
-                                squared_sum_over_members)
+from reglab.claims.base import (
+    DOES_NOT_HOLD,
+    HOLDS,
+    INCONCLUSIVE,
+    BatchedLinear,
+    ClaimResult,
+    RunConfig,
+    command_for,
+    figure_from_matplotlib,
+    fmt,
+    new_figure,
+    run_hand_loop,
+    squared_sum_over_members,
+)
 from reglab.penalties import L2
 
 ID = "weak-dependence"

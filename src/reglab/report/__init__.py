@@ -4,6 +4,12 @@
 per-tensor norms, and a tail zoom that shows an oscillation.
 """
 
-from reglab.report.figures import choose_weights, figure_png, plot_norms, plot_tail, plot_weights
+from reglab.report.figures import (
+    choose_weights,
+    figure_png,
+    plot_norms,
+    plot_tail,
+    plot_weights,
+)
 
 __all__ = ["choose_weights", "figure_png", "plot_norms", "plot_tail", "plot_weights"]

@@ -1,6 +1,6 @@
 """Figures of recorded runs (matplotlib, no global pyplot state): weight paths, tensor norms, tail zoom.
 
-Every function takes a :class:`~reglab.record.Trajectory` or a fit result recorded with
+Every function takes a :class:`~reglab.observe.Trajectory` or a fit result recorded with
 ``record=True``, draws on a new :class:`matplotlib.figure.Figure` (or on ``ax`` when given) and
 returns the figure, so that the report can embed it and users can show or save it.
 
@@ -21,8 +21,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from reglab.diagnose import CLASSES, Diagnosis, diagnose
-from reglab.record import SUMMARY_FIELDS, Trajectory
+from reglab.observe import CLASSES, SUMMARY_FIELDS, Diagnosis, Trajectory, diagnose
 
 __all__ = ["choose_weights", "figure_png", "plot_norms", "plot_tail", "plot_weights"]
 

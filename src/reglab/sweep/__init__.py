@@ -25,13 +25,26 @@ import pandas as pd
 
 from reglab._hold import hold_point
 from reglab.data import Dataset
-from reglab.fit import FitResult
-from reglab.sweep.batched import BatchedExecutor, batch_key, fit_batched, why_not_batched
+from reglab.sweep.batched import (
+    BatchedExecutor,
+    batch_key,
+    fit_batched,
+    why_not_batched,
+)
 from reglab.sweep.local import LocalExecutor
 from reglab.sweep.ray_exec import RayExecutor
-from reglab.sweep.runner import HISTORY_KEY, Executor, SerialExecutor, failed_row, fit_run, row_from_result, run_one
+from reglab.sweep.runner import (
+    HISTORY_KEY,
+    Executor,
+    SerialExecutor,
+    failed_row,
+    fit_run,
+    row_from_result,
+    run_one,
+)
 from reglab.sweep.spec import Run, expand_sweep, load_sweep, param_column, run_id
 from reglab.sweep.store import ResultStore
+from reglab.training import FitResult
 
 __all__ = [
     "BatchedExecutor", "EXECUTORS", "Executor", "LocalExecutor", "RayExecutor", "ResultStore", "Run",
@@ -126,9 +139,9 @@ _MODEL_OF_TASK: Final = {"regression": "linear", "binary": "logistic", "multicla
 
 def _fit_on(spec: Mapping[str, Any], data: Dataset) -> FitResult:
     """``fit()`` on a run spec with ``data`` in place of the one the spec names (divergence stops)."""
-    from reglab.fit import fit
     from reglab.penalties import penalty_from_config
     from reglab.spec import DTYPES, validate_spec
+    from reglab.training import fit
 
     s = validate_spec(spec)
     kwargs: dict[str, Any] = {k: v for k, v in s.items() if k not in ("data", "penalties", "dtype", "model")}
@@ -192,7 +205,7 @@ def run_grid(base: Mapping[str, Any], grid: Mapping[str, Any] | None = None, exe
         only a label (it still enters the run ids). For data no spec can name, such as a
         validation split carved from a training part.
     keep_fits : bool
-        Add a ``fit`` column holding each run's :class:`~reglab.fit.FitResult` (None for a failed
+        Add a ``fit`` column holding each run's :class:`~reglab.training.FitResult` (None for a failed
         run), for numbers the row does not carry (per-sample losses, a tensor's entries).
 
     Returns

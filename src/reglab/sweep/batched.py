@@ -43,12 +43,21 @@ from torch import Tensor
 from torch.func import functional_call, vmap
 
 from reglab.data import Dataset
-from reglab.fit import _MAX_LOG, FitResult, History, _Batches, _resolve, lipschitz_constant
 from reglab.models import LinearModel
-from reglab.penalties import AbstractPenalty, ElasticNet, L1, L2, penalty_from_config
-from reglab.spec import build_data, validate_spec, DTYPES
-from reglab.sweep.runner import Executor, OnRow, SerialExecutor, failed_row, row_from_result
+from reglab.penalties import L1, L2, AbstractPenalty, ElasticNet, penalty_from_config
+from reglab.spec import DTYPES, build_data, validate_spec
+from reglab.sweep.runner import (
+    Executor,
+    OnRow,
+    SerialExecutor,
+    failed_row,
+    row_from_result,
+)
 from reglab.sweep.spec import Run
+from reglab.training import FitResult, History, lipschitz_constant
+from reglab.training.batches import _Batches
+from reglab.training.monitor import _MAX_LOG
+from reglab.training.resolve import _resolve
 from reglab.updates import Regularized
 
 __all__ = ["BatchedExecutor", "batch_key", "fit_batched", "why_not_batched"]

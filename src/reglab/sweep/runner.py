@@ -17,8 +17,8 @@ from typing import Any, Protocol
 
 import torch
 
-from reglab.fit import FitResult
 from reglab.sweep.spec import Run
+from reglab.training import FitResult
 
 __all__ = ["Executor", "SerialExecutor", "failed_row", "row_from_result", "run_one", "diagnose_counts"]
 
@@ -60,7 +60,7 @@ def diagnose_counts(result: FitResult) -> tuple[str | None, str | None]:
     if result.recorder is None:
         return None, None
     try:
-        from reglab.diagnose import diagnose
+        from reglab.observe import diagnose
     except ImportError:
         return None, None
     try:
@@ -143,8 +143,8 @@ def failed_row(run: Run, executor: str, error: BaseException | str, elapsed: flo
 
 def fit_run(spec: Mapping[str, Any]) -> FitResult:
     """``fit()`` on a run spec, with ``on_divergence="stop"`` (divergence is a status in a sweep)."""
-    from reglab.fit import fit
     from reglab.spec import build_fit_kwargs
+    from reglab.training import fit
 
     kwargs = build_fit_kwargs(spec)
     kwargs["on_divergence"] = "stop"

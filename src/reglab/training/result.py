@@ -1,0 +1,148 @@
+"""What a fit returns: the logged history and the :class:`FitResult`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from reglab.data import Dataset
+from reglab.losses import Loss
+from reglab.penalties import AbstractPenalty
+from reglab.updates import Regularized
+
+__all__ = ["History", "FitResult", "STATUSES"]
+
+
+STATUSES: Final = ("converged", "max_steps", "diverged")
+
+
+@dataclass
+class History:
+    """What was logged, one entry per logged step (the state *before* that step's update).
+
+    The last entry is the final state, at ``step == steps_run``.
+    """
+
+    step: list[int] = field(default_factory=list)
+    data_loss: list[float] = field(default_factory=list)
+    penalty: list[float] = field(default_factory=list)
+    objective: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+
+    def append(self, step: int, data_loss: float, penalty: float, lr: float) -> None:
+        self.step.append(step)
+        self.data_loss.append(data_loss)
+        self.penalty.append(penalty)
+        self.objective.append(data_loss + penalty)
+        self.lr.append(lr)
+
+    def __len__(self) -> int:
+        return len(self.step)
+
+    def to_dict(self) -> dict[str, list[float] | list[int]]:
+        return {"step": self.step, "data_loss": self.data_loss, "penalty": self.penalty,
+                "objective": self.objective, "lr": self.lr}
+
+    def to_pandas(self) -> Any:
+        """The history as a DataFrame, one row per logged step."""
+        import pandas as pd
+
+        return pd.DataFrame(self.to_dict())
+
+
+@dataclass
+class FitResult:
+    """The outcome of :func:`fit`.
+
+    Attributes
+    ----------
+    model : nn.Module
+        The trained model (trained in place when an ``nn.Module`` was given).
+    data : Dataset
+    loss : Loss
+    terms : list of penalty terms
+    optimizer : Regularized
+    history : History
+    status : {"converged", "max_steps", "diverged"}
+    steps_run : int
+    lr : float
+        The initial learning rate (the one chosen, when ``lr="auto"``).
+    seed : int
+    trajectory : reglab.observe.Trajectory or None
+        Recorded weight paths when ``record`` was set.
+    recorder : reglab.observe.Recorder or None
+    elapsed : float
+        Seconds of training.
+    """
+
+    model: nn.Module
+    data: Dataset
+    loss: Loss
+    terms: list[AbstractPenalty]
+    optimizer: Regularized
+    history: History
+    status: str
+    steps_run: int
+    lr: float
+    seed: int
+    recorder: Any = None
+    elapsed: float = 0.0
+
+    @property
+    def trajectory(self) -> Any:
+        return None if self.recorder is None else self.recorder.trajectory()
+
+    @torch.no_grad()
+    def predict(self, X: Any) -> Tensor:
+        """Model output (logits for logistic / softmax) on ``X`` of shape (n, n_features)."""
+        X = torch.as_tensor(np.asarray(X) if not isinstance(X, Tensor) else X, dtype=self.data.X.dtype)
+        return self.model(X)
+
+    @torch.no_grad()
+    def data_loss(self, split: Literal["train", "test"] = "train") -> float | None:
+        """Mean data loss on the training or held-out data (None when there is no held-out data)."""
+        X, y = (self.data.X, self.data.y) if split == "train" else (self.data.X_test, self.data.y_test)
+        if X is None or y is None:
+            return None
+        return float(self.loss(self.model(X), y, self.data.sample_weight if split == "train" else None))
+
+    def null_loss(self, split: Literal["train", "test"] = "train") -> float | None:
+        """Loss of the null model (best constant fitted on the training targets) on ``split``."""
+        y_eval = self.data.y if split == "train" else self.data.y_test
+        if y_eval is None:
+            return None
+        return float(self.loss.null_loss(self.data.y, y_eval))
+
+    @torch.no_grad()
+    def summary(self) -> dict[str, Any]:
+        """Final numbers: losses, objective, per-tensor norms and exact zeros, status."""
+        penalty = float(self.optimizer.penalty_value())
+        train = self.data_loss("train")
+        tensors = {
+            name: {
+                "shape": list(p.shape),
+                "l2_norm": float(p.detach().norm()),
+                "l1_norm": float(p.detach().abs().sum()),
+                "exact_zeros": int((p == 0).sum()),
+            }
+            for name, p in self.model.named_parameters()
+        }
+        return {
+            "status": self.status,
+            "steps": self.steps_run,
+            "lr": self.lr,
+            "train_loss": train,
+            "penalty": penalty,
+            "objective": None if train is None else train + penalty,
+            "test_loss": self.data_loss("test"),
+            "null_train_loss": self.null_loss("train"),
+            "null_test_loss": self.null_loss("test"),
+            "exact_zeros": sum(t["exact_zeros"] for t in tensors.values()),
+            "n_parameters": sum(p.numel() for p in self.model.parameters()),
+            "tensors": tensors,
+            "elapsed": self.elapsed,
+        }
