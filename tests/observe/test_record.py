@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -433,3 +434,48 @@ def test_fast_path_writing_the_recorders_rows_records_what_the_autograd_loop_doe
     np.testing.assert_allclose(a.values[finite], b.values[finite], rtol=1e-10, atol=1e-13)
     np.testing.assert_allclose(a.grads[finite], b.grads[finite], rtol=1e-10, atol=1e-12, equal_nan=True)
     np.testing.assert_allclose(a.summaries[finite], b.summaries[finite], rtol=1e-10, atol=1e-12, equal_nan=True)
+
+
+# -- opt.step(closure): Lightning's way, and L-BFGS's ---------------------------------------------------
+
+
+def _closure_problem() -> tuple[torch.nn.Linear, torch.Tensor, torch.Tensor]:
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(3, 1, dtype=torch.float64)
+    return lin, torch.randn(20, 3, dtype=torch.float64), torch.randn(20, 1, dtype=torch.float64)
+
+
+def _data_grad_at(values: np.ndarray, X: torch.Tensor, y: torch.Tensor) -> np.ndarray:
+    """∇ of the mean squared error of Linear(3, 1) at flat values [w (3), b (1)]."""
+    w = torch.tensor(values, dtype=torch.float64, requires_grad=True)
+    ((X @ w[:3] + w[3]).unsqueeze(1) - y).square().mean().backward()
+    return w.grad.numpy()
+
+
+@pytest.mark.parametrize("make", [
+    lambda lin: Regularized(torch.optim.SGD(lin.parameters(), lr=0.1), lin, [L2(0.01)]),
+    lambda lin: torch.optim.SGD(lin.parameters(), lr=0.1, momentum=0.9),
+    lambda lin: Regularized(torch.optim.LBFGS(lin.parameters(), lr=0.5, max_iter=3), lin, [L2(0.01)]),
+    lambda lin: torch.optim.LBFGS(lin.parameters(), lr=0.5, max_iter=3),
+], ids=["regularized-sgd", "sgd-momentum", "regularized-lbfgs", "lbfgs"])
+@pytest.mark.parametrize("keyword", [False, True], ids=["positional", "keyword"])
+def test_a_closure_step_records_the_gradient_at_the_row_s_own_weights(make, keyword: bool) -> None:
+    lin, X, y = _closure_problem()
+    opt = make(lin)
+    rec = watch(lin, opt)
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = (lin(X) - y).square().mean()
+        loss.backward()
+        return loss
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "changed .grad in place" fallback
+        for _ in range(4):
+            opt.step(closure=closure) if keyword else opt.step(closure)
+    t = rec.trajectory()
+    assert t.grads is not None and len(t.steps) == 5
+    for row in range(4):  # the last row's gradient is never computed: the run ended
+        np.testing.assert_allclose(t.grads[row], _data_grad_at(t.values[row], X, y), rtol=1e-12, atol=1e-14)
+    assert np.isnan(t.grads[4]).all()

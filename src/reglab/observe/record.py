@@ -397,8 +397,9 @@ class Recorder:
         self.seed, self.tol = int(seed), float(tol)
         self.record_grads, self.record_summaries = bool(grads), bool(summaries)
         self.family = _family(optimizer)
-        if self.family == "lbfgs":
-            # .grad seen around an L-BFGS step comes from its line search, penalty included
+        if self.family == "lbfgs" and not hooks:
+            # .grad seen around an L-BFGS step comes from its line search, penalty included; through the
+            # hooks the closure is wrapped instead, and its first call gives the data-loss gradient
             self.record_grads = False
 
         owned = {id(p) for g in optimizer.param_groups for p in g["params"]}
@@ -531,13 +532,40 @@ class Recorder:
             return step in self._planned
         return step % self.every == 0
 
-    def _pre_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+    def _pre_step(self, optimizer: Any, args: Any, kwargs: Any) -> tuple[Any, Any] | None:
+        # torch's hook wrapper passes step()'s own args: (optimizer, closure?) and kwargs
+        closure = kwargs.get("closure", args[1] if len(args) > 1 else None)
+        if closure is not None:
+            # opt.step(closure) (Lightning always steps so, L-BFGS must): the gradient at these weights
+            # exists only once the step has called the closure, so the closure is wrapped to read it
+            # then, on its first call (L-BFGS calls it again at trial points)
+            self.record_pre_step()
+            wrapped = self._reading_closure(closure)
+            if "closure" in kwargs:
+                return args, {**kwargs, "closure": wrapped}
+            return (args[0], wrapped, *args[2:]), kwargs
         if self._grads_after:
             if self._grads is not None and self._last == self._count:  # read after the step: mark them
                 self._marks = [(g, -1 if g is None else g._version) for g in (p.grad for p in self._params)]
             self.record_pre_step()
         else:
             self.record_pre_step([p.grad for p in self._params])
+
+    def _reading_closure(self, closure: Callable[[], Any]) -> Callable[[], Any]:
+        """``closure``, reading the parameters' gradients (the data loss's, at the pre-step weights)
+        right after its first call when this step's gradient is due."""
+        first = True
+
+        def read_after_first_call() -> Any:
+            nonlocal first
+            loss = closure()
+            if first:
+                first = False
+                if self._grads is not None:
+                    self.record_pre_step([p.grad for p in self._params])
+            return loss
+
+        return read_after_first_call
 
     def _post_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         grads, marks = None, self._marks
