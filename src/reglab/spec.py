@@ -104,6 +104,8 @@ def load_spec(path: str | Path) -> dict[str, Any]:
     10
     """
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"Spec file {str(path)!r} is a folder; give the path of a YAML spec file in it.")
     if not path.is_file():
         raise FileNotFoundError(f"Spec file {str(path)!r} does not exist.")
     try:

@@ -177,3 +177,16 @@ def test_json_of_a_diverged_run_is_standard_json_with_null_for_non_finite_number
     assert out["status"] == "diverged"
     # the weights overflowed: their norms are not finite, and JSON says so with null
     assert out["train_loss"] is None and out["tensors"]["linear.weight"]["l2_norm"] is None
+
+
+def test_a_folder_given_as_the_spec_says_it_is_a_folder(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["fit", str(tmp_path)])
+    assert result.exit_code == 2 and "is a folder" in result.output and "does not exist" not in result.output
+
+
+@pytest.mark.parametrize("command", ["fit", "sweep", "claims"])
+def test_flags_are_shown_without_a_value_to_type(command: str) -> None:
+    out = CliRunner().invoke(app, [command, "--help"], terminal_width=200).output
+    for line in out.splitlines():
+        if any(f in line for f in ("--json", "--resume", "--keep-history", "--quick", "--list ")):
+            assert "<bool>" not in line, line

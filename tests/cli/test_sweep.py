@@ -41,3 +41,19 @@ def test_sweep_refuses_an_unknown_executor_with_exit_code_2(tmp_path: Path) -> N
     spec.write_text(yaml.safe_dump(SWEEP))
     res = CliRunner().invoke(app, ["sweep", str(spec), "--out", str(tmp_path / "o"), "--executor", "dask"])
     assert res.exit_code == 2 and "Unknown executor 'dask'" in res.output
+
+
+def test_a_file_given_as_the_store_folder_is_one_line_and_exit_2(tmp_path) -> None:
+    spec = tmp_path / "sweep.yaml"
+    spec.write_text("base: {data: {scenario: zero_column, n: 20, p: 2}, steps: 2}\n")
+    out = tmp_path / "taken.txt"
+    out.write_text("not a folder")
+    result = CliRunner().invoke(app, ["sweep", str(spec), "--out", str(out)])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output and "is a file; the result store is a folder" in result.output
+    assert out.read_text() == "not a folder"
+
+
+def test_a_folder_given_as_the_sweep_file_says_it_is_a_folder(tmp_path) -> None:
+    result = CliRunner().invoke(app, ["sweep", str(tmp_path), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "is a folder" in result.output and "does not exist" not in result.output

@@ -8,7 +8,7 @@ from typing import Any, NoReturn
 import typer
 from rich.console import Console
 
-__all__ = ["EXIT_BAD_INPUT", "EXIT_DIVERGED", "fail", "fmt", "strict_json"]
+__all__ = ["EXIT_BAD_INPUT", "EXIT_DIVERGED", "fail", "flag", "fmt", "strict_json"]
 
 EXIT_BAD_INPUT = 2
 EXIT_DIVERGED = 1
@@ -35,3 +35,8 @@ def strict_json(value: Any) -> Any:
 def fmt(value: float | None) -> str:
     """A number for a table cell: 6 significant digits, an em dash for None."""
     return "—" if value is None else f"{value:.6g}"
+
+
+def flag(name: str, help: str) -> Any:  # noqa: A002 - typer's own keyword
+    """A boolean flag (``--name``, no value), shown in ``--help`` without a ``<bool>`` value to type after it."""
+    return typer.Option(name, help=help, metavar="")

@@ -14,6 +14,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from reglab.cli._common import flag
+
 __all__ = ["claims"]
 
 _STYLE = {"holds": "green", "holds with a correction": "yellow", "does not hold": "red", "inconclusive": "dim"}
@@ -25,8 +27,8 @@ def claims(
     only: Annotated[list[str] | None, typer.Option("--only", help="Run only these claim ids (repeat, or space-separated).")] = None,
     out: Annotated[Path, typer.Option("--out", help="Folder for index.html, results.json and claims.md.")] = Path("reglab-report"),
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of every random draw.")] = 0,
-    quick: Annotated[bool, typer.Option("--quick", help="Smaller runs (for tests); same verdict rules.")] = False,
-    list_: Annotated[bool, typer.Option("--list", help="List the claim ids and exit.")] = False,
+    quick: Annotated[bool, flag("--quick", help="Smaller runs (for tests); same verdict rules.")] = False,
+    list_: Annotated[bool, flag("--list", help="List the claim ids and exit.")] = False,
 ) -> None:
     """Run the claims about L2 and L1 regularization; print verdicts and write an HTML report."""
     import torch

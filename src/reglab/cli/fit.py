@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from reglab.cli._common import EXIT_DIVERGED, fail, fmt, strict_json
+from reglab.cli._common import EXIT_DIVERGED, fail, flag, fmt, strict_json
 from reglab.data import BUNDLED, SCENARIOS
 from reglab.losses import LOSSES
 from reglab.models import MODELS
@@ -160,7 +160,7 @@ def fit_command(
     batch_size: Annotated[int | None, typer.Option(help="Minibatch size (sgd, momentum, nesterov, adam).",
                                                    show_default=False)] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of initialisation and shuffling.", show_default=False)] = None,
-    as_json: Annotated[bool, typer.Option(
+    as_json: Annotated[bool, flag(
         "--json", help="Print the summary (and the spec run) as JSON instead of tables; non-finite numbers are null.")] = False,
 ) -> None:
     """``reglab fit``: build a spec from the file and flags, run :func:`reglab.fit`, print the summary."""
@@ -192,7 +192,7 @@ def fit_command(
         result = fit(**build_fit_kwargs(spec, base_dir))
     except DivergenceError as err:
         fail(str(err), EXIT_DIVERGED)
-    except (ValueError, TypeError, FileNotFoundError) as err:
+    except (ValueError, TypeError, OSError) as err:  # OSError: a missing file, a folder given as a file
         fail(str(err))
     if as_json:
         summary = strict_json({"spec": spec, **result.summary()})

@@ -30,7 +30,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from reglab.cli._common import fail
+from reglab.cli._common import fail, flag
 
 __all__ = ["results_command", "sweep_command"]
 
@@ -41,10 +41,10 @@ def sweep_command(
     spec: Annotated[Path, typer.Argument(help="A sweep YAML file: 'base' (a run spec) and 'grid' (dotted keys to lists).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="The result store folder.")],
     executor: Annotated[str, typer.Option(help="batched | local | ray | serial.")] = "batched",
-    resume: Annotated[bool, typer.Option("--resume", help="Skip runs already stored in --out.")] = False,
+    resume: Annotated[bool, flag("--resume", help="Skip runs already stored in --out.")] = False,
     workers: Annotated[int | None, typer.Option(help="Processes (local) or CPUs of a local Ray instance (ray).")] = None,
     threads: Annotated[int, typer.Option(help="torch threads per worker (local, ray).")] = 1,
-    keep_history: Annotated[bool, typer.Option("--keep-history", help="Keep each run's logged history.")] = False,
+    keep_history: Annotated[bool, flag("--keep-history", help="Keep each run's logged history.")] = False,
 ) -> None:
     """Run every point of a grid of specs and store one summary row per run (Parquet, in --out)."""
     from reglab.sweep import (
@@ -56,6 +56,9 @@ def sweep_command(
     )
 
     try:
+        if out.exists() and not out.is_dir():
+            raise ValueError(f"--out {str(out)!r} is a file; the result store is a folder. Choose a folder "
+                             "(it is created if missing).")
         sweep = load_sweep(spec)
         runs = expand_sweep(sweep)
         if executor not in EXECUTORS:
@@ -66,7 +69,7 @@ def sweep_command(
         elif executor == "ray":
             options = {"num_cpus": workers or 2, "threads": threads}
         ex = get_executor(executor, **options)
-    except (ValueError, TypeError, FileNotFoundError) as err:
+    except (ValueError, TypeError, OSError) as err:  # OSError: a missing file, a folder given as a file
         fail(str(err))
         return
     console = Console(stderr=True)

@@ -211,6 +211,8 @@ def expand_sweep(sweep: Mapping[str, Any]) -> list[Run]:
 def load_sweep(path: str | Path) -> dict[str, Any]:
     """Read a sweep (``base`` + ``grid``) from YAML with ``yaml.safe_load``."""
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"Sweep file {str(path)!r} is a folder; give the path of a sweep YAML file in it.")
     if not path.is_file():
         raise FileNotFoundError(f"Sweep file {str(path)!r} does not exist.")
     try:
