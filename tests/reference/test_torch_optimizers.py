@@ -17,6 +17,7 @@ from torch import nn
 from reglab import L2, Regularized
 from reglab.losses import Squared
 from reglab.models import linear, mlp
+from tests import registry
 
 LAM, STEPS = 0.03, 60
 
@@ -29,12 +30,14 @@ MODELS: dict[str, Callable[[], nn.Module]] = {
                        dtype=torch.float64),
     "linear": lambda: linear(6, generator=torch.Generator().manual_seed(1)),
 }
+# the registry's optimizer rows (tests/registry.py), at this file's learning rates; torch's side gives
+# each its weight_decay per parameter group
+_ROWS = {o.name: o for o in registry.OPTIMIZERS}
 INNER: dict[str, Callable[..., torch.optim.Optimizer]] = {
-    "sgd": lambda ps, **kw: torch.optim.SGD(ps, lr=0.05, **kw),
-    "momentum": lambda ps, **kw: torch.optim.SGD(ps, lr=0.05, momentum=0.9, **kw),
-    "nesterov": lambda ps, **kw: torch.optim.SGD(ps, lr=0.05, momentum=0.9, nesterov=True, **kw),
-    "adam": lambda ps, **kw: torch.optim.Adam(ps, lr=0.01, **kw),
-    "adamw": lambda ps, **kw: torch.optim.AdamW(ps, lr=0.01, **kw),
+    name: (lambda ps, row=_ROWS[row_name], lr=lr: row.make(ps, lr=lr))
+    for name, row_name, lr in [("sgd", "sgd", 0.05), ("momentum", "sgd-momentum", 0.05),
+                               ("nesterov", "sgd-nesterov", 0.05), ("adam", "adam", 0.01),
+                               ("adamw", "adamw-no-decay", 0.01)]
 }
 
 

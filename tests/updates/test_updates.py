@@ -8,7 +8,6 @@ import copy
 import io
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -16,10 +15,11 @@ import torch
 from torch import nn
 
 import reglab
-from reglab import L1, L2, ElasticNet, Regularized
+from reglab import L1, L2, Regularized
 from reglab.data import sparse_regression, zero_column
 from reglab.losses import Squared
 from reglab.models import linear
+from tests import registry
 
 # -- the argument: a zero input column, float64, every step -----------------------------------------
 
@@ -121,12 +121,15 @@ def test_mask_term_touches_only_the_masked_element() -> None:
     assert plain[0, COL] != masked[0, COL]
 
 
-@pytest.mark.parametrize("inner", ["sgd", "adam"])
+@pytest.mark.parametrize("inner", ["sgd-momentum", "adam"])
 def test_gradient_rule_l2_equals_torch_weight_decay_and_leaves_grad_holding_the_data_gradient(inner: str) -> None:
     """As torch's own weight_decay (grad + wd·w, out of place), the wrapper's gradient-rule L2 leaves
     ``.grad`` as backward() wrote it: the data-loss gradient, the same tensor."""
-    make = {"sgd": lambda ps: torch.optim.SGD(ps, lr=0.05, momentum=0.9),
-            "adam": lambda ps: torch.optim.Adam(ps, lr=0.05)}[inner]
+    row = {o.name: o for o in registry.OPTIMIZERS}[inner]
+
+    def make(ps: object) -> torch.optim.Optimizer:
+        return row.make(ps, lr=0.05)
+
     ds = sparse_regression(n=40, p=6, k=2, seed=0)
     ours, theirs = (linear(6, generator=torch.Generator().manual_seed(1)) for _ in range(2))
     mask = torch.zeros(1, 6, dtype=torch.bool)
@@ -217,70 +220,32 @@ def test_cumulative_rule_gives_exact_zeros_where_subgradient_rule_gives_none() -
     assert bool((cum[0, support] != 0).all())  # the signal is kept
 
 
-# -- the registry: every penalty × rule × optimizer, refused ones included ---------------------------
+# -- the registry (tests/registry.py): every penalty × rule × optimizer, refused ones included ---------
 
-OPTIMIZERS: dict[str, Callable[[list], torch.optim.Optimizer]] = {
-    "gd": lambda ps: torch.optim.SGD(ps, lr=0.02),
-    "momentum": lambda ps: torch.optim.SGD(ps, lr=0.02, momentum=0.9),
-    "nesterov": lambda ps: torch.optim.SGD(ps, lr=0.02, momentum=0.9, nesterov=True),
-    "adam": lambda ps: torch.optim.Adam(ps, lr=0.1),
-    "lbfgs": lambda ps: torch.optim.LBFGS(ps, lr=0.5, max_iter=1, history_size=5, line_search_fn="strong_wolfe"),
-}
-PENALTIES: dict[str, Callable[[str], object]] = {
-    "l2": lambda rule: L2(0.05, update=rule),
-    "l1": lambda rule: L1(0.05, update=rule),
-    "elasticnet": lambda rule: ElasticNet(0.05, l1_ratio=0.5, update=rule),
-}
-
-PROXIMAL_NEEDS_PLAIN = r"update='proximal' needs a plain gradient step"
-CUMULATIVE_L1_ONLY = r"update='cumulative' is Tsuruoka .* applies to L1 only"
-CUMULATIVE_NEEDS_PLAIN = r"update='cumulative' is defined for plain \(stochastic\) gradient steps"
-LBFGS_GRADIENT_ONLY = r"L-BFGS runs its own line search, so only update='gradient'"
-LBFGS_SMOOTH_ONLY = r"L-BFGS needs a smooth objective"
-DOUBLE_DECAY = r"already has weight_decay=.* regularizes twice"
+ALLOWED = registry.valid_combinations()
+REFUSED = registry.refused_combinations()
 
 
-@dataclass(frozen=True)
-class Case:
-    penalty: str
-    rule: str
-    optimizer: str
-    error: str | None  # regex of the ValueError's message, or None when the combination is allowed
-
-    @property
-    def id(self) -> str:
-        return f"{self.penalty}-{self.rule}-{self.optimizer}"
-
-
-def _expected_error(penalty: str, rule: str, optimizer: str) -> str | None:
-    """What the design allows (docs/design.md, 'Update rules'); the first refusal that applies."""
-    plain = optimizer == "gd"
-    if rule == "proximal" and not plain:
-        return PROXIMAL_NEEDS_PLAIN
-    if rule == "cumulative":
-        if penalty != "l1":
-            return CUMULATIVE_L1_ONLY
-        if not plain:
-            return CUMULATIVE_NEEDS_PLAIN
-    if optimizer == "lbfgs":
-        if rule != "gradient":
-            return LBFGS_GRADIENT_ONLY
-        if penalty != "l2":
-            return LBFGS_SMOOTH_ONLY
-    return None
+def test_registry_covers_every_penalty_kind_rule_and_optimizer_family() -> None:
+    assert {p.kind for p in registry.PENALTIES} == set(reglab.penalties.PENALTY_KINDS)  # a new kind needs a row
+    assert set(registry.RULES) == set(reglab.penalties.RULES)  # a new rule needs its refusals stated
+    assert {o.family for o in registry.OPTIMIZERS} == {"plain", "momentum", "adaptive", "lbfgs"}
+    assert len(registry.ENTRIES) == len(registry.PENALTIES) * len(registry.RULES) * len(registry.OPTIMIZERS)
+    assert len({e.id for e in registry.ENTRIES}) == len(registry.ENTRIES)
+    assert {e.rule for e in ALLOWED} == set(registry.RULES)
+    assert {e.optimizer.name for e in ALLOWED} == {o.name for o in registry.OPTIMIZERS}
+    assert {e.outcome.reason for e in REFUSED} == {"proximal-needs-plain-step", "cumulative-is-l1-only",
+                                                   "cumulative-needs-plain-step", "lbfgs-gradient-rule-only",
+                                                   "lbfgs-needs-smooth-penalty"}
 
 
-REGISTRY = [Case(pen, rule, opt, _expected_error(pen, rule, opt))
-            for pen in PENALTIES for rule in reglab.penalties.RULES for opt in OPTIMIZERS]
-ALLOWED = [c for c in REGISTRY if c.error is None]
-REFUSED = [c for c in REGISTRY if c.error is not None]
-
-
-def test_registry_covers_every_combination_and_both_outcomes() -> None:
-    assert len(REGISTRY) == len(PENALTIES) * len(reglab.penalties.RULES) * len(OPTIMIZERS)
-    assert {c.rule for c in ALLOWED} == set(reglab.penalties.RULES)
-    assert {c.error for c in REFUSED} == {PROXIMAL_NEEDS_PLAIN, CUMULATIVE_L1_ONLY, CUMULATIVE_NEEDS_PLAIN,
-                                          LBFGS_GRADIENT_ONLY, LBFGS_SMOOTH_ONLY}
+def test_registry_states_the_same_facts_as_the_library() -> None:
+    for p in registry.PENALTIES:
+        term = p.make("gradient")
+        assert type(term) is reglab.penalties.PENALTY_KINDS[p.kind], p.name
+        assert (term.smooth, term.kind == "l1") == (p.smooth, p.pure_l1), p.name
+    for o in registry.OPTIMIZERS:
+        assert reglab.updates.optimizer_family(o.make(Net().parameters())) == o.family, o.name
 
 
 class Net(nn.Module):
@@ -300,10 +265,6 @@ class Net(nn.Module):
 
 
 DATA = sparse_regression(n=50, p=5, k=2, seed=0)
-
-
-def build(case: Case, model: nn.Module) -> Regularized:
-    return Regularized(OPTIMIZERS[case.optimizer](list(model.parameters())), model, [PENALTIES[case.penalty](case.rule)])
 
 
 def train(opt: Regularized, model: nn.Module, steps: int) -> None:
@@ -328,36 +289,73 @@ def objective(opt: Regularized, model: nn.Module) -> float:
         return float(Squared()(model(DATA.X), DATA.y)) + float(opt.penalty_value())
 
 
-@pytest.mark.parametrize("case", ALLOWED, ids=lambda c: c.id)
-def test_contract_objective_goes_down_on_a_convex_problem(case: Case) -> None:
+def assert_same_state(a: object, b: object, where: str = "state") -> None:
+    """Nested dicts / lists of tensors and plain values, equal bit for bit."""
+    if isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor) and torch.equal(a, b), where
+    elif isinstance(a, dict):
+        assert isinstance(b, dict) and set(a) == set(b), where
+        for k in a:
+            assert_same_state(a[k], b[k], f"{where}[{k!r}]")
+    elif isinstance(a, (list, tuple)):
+        assert isinstance(b, (list, tuple)) and len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same_state(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, where
+
+
+@pytest.mark.parametrize("entry", ALLOWED, ids=lambda e: e.id)
+def test_contract_objective_goes_down_on_a_convex_problem(entry: registry.Entry) -> None:
     model = Net()
-    opt = build(case, model)
+    opt = registry.make_optimizer(entry, model)
     start = objective(opt, model)
     train(opt, model, 30)
     assert objective(opt, model) < 0.5 * start
 
 
-@pytest.mark.parametrize("case", ALLOWED, ids=lambda c: c.id)
-def test_contract_parameter_without_grad_is_left_unchanged(case: Case) -> None:
+@pytest.mark.parametrize("entry", ALLOWED, ids=lambda e: e.id)
+def test_contract_parameter_without_grad_is_left_unchanged(entry: registry.Entry) -> None:
     model = Net()
     before = [p.detach().clone() for p in model.unused.parameters()]
-    opt = build(case, model)
+    opt = registry.make_optimizer(entry, model)
     train(opt, model, 5)
     assert all(p.grad is None for p in model.unused.parameters())
     assert all(torch.equal(a, b) for a, b in zip(before, model.unused.parameters()))
     assert not torch.equal(model.linear.weight, Net().linear.weight)  # the others did move
 
 
-@pytest.mark.parametrize("case", ALLOWED, ids=lambda c: c.id)
-def test_contract_state_dict_round_trips_and_training_continues_bit_identically(case: Case) -> None:
+@pytest.mark.parametrize("entry", ALLOWED, ids=lambda e: e.id)
+def test_contract_step_with_every_grad_none_changes_no_parameter_and_no_state(entry: registry.Entry) -> None:
     model = Net()
-    opt = build(case, model)
+    opt = registry.make_optimizer(entry, model)
+    train(opt, model, 3)
+    opt.zero_grad(set_to_none=True)
+    before = [p.detach().clone() for p in model.parameters()]
+    state = copy.deepcopy(opt.state_dict())
+    if opt.family == "lbfgs":
+        # L-BFGS needs a closure; one that computes the loss without backward() leaves every grad None
+        opt.step(lambda: Squared()(model(DATA.X), DATA.y))
+    else:
+        opt.step()
+    assert all(p.grad is None for p in model.parameters())
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    after = opt.state_dict()
+    if opt.family == "lbfgs":  # torch's L-BFGS counts the closure's evaluation in its own state
+        after["inner"]["state"], state["inner"]["state"] = {}, {}
+    assert_same_state(after, state)
+
+
+@pytest.mark.parametrize("entry", ALLOWED, ids=lambda e: e.id)
+def test_contract_state_dict_round_trips_and_training_continues_bit_identically(entry: registry.Entry) -> None:
+    model = Net()
+    opt = registry.make_optimizer(entry, model)
     train(opt, model, 7)
     buffer = io.BytesIO()
     torch.save(opt.state_dict(), buffer)
     buffer.seek(0)
     twin = copy.deepcopy(model)
-    fresh = build(case, twin)
+    fresh = registry.make_optimizer(entry, twin)
     fresh.load_state_dict(torch.load(buffer, weights_only=True))
     train(opt, model, 7)
     train(fresh, twin, 7)
@@ -365,32 +363,31 @@ def test_contract_state_dict_round_trips_and_training_continues_bit_identically(
         assert torch.equal(a, b)
 
 
-@pytest.mark.parametrize("case", REFUSED, ids=lambda c: c.id)
-def test_contract_refused_combination_raises_value_error_naming_it(case: Case) -> None:
-    assert case.error is not None
-    with pytest.raises(ValueError, match=case.error):
-        build(case, Net())
+@pytest.mark.parametrize("entry", REFUSED, ids=lambda e: e.id)
+def test_contract_refused_combination_raises_exactly_the_registered_error(entry: registry.Entry) -> None:
+    assert entry.outcome is not None
+    with pytest.raises(entry.outcome.error, match=entry.outcome.pattern) as raised:
+        registry.make_optimizer(entry, Net())
+    assert type(raised.value) is entry.outcome.error
 
 
-WEIGHT_DECAY_CASES = [
-    ("gd", lambda ps: torch.optim.SGD(ps, lr=0.1, weight_decay=0.01)),
-    ("momentum", lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9, weight_decay=0.01)),
-    ("adam", lambda ps: torch.optim.Adam(ps, lr=0.1, weight_decay=0.01)),
-    ("adamw", lambda ps: torch.optim.AdamW(ps, lr=0.1)),  # AdamW's default weight_decay is 0.01
-]
+WEIGHT_DECAY = registry.weight_decay_optimizers()
 
 
-@pytest.mark.parametrize(("name", "make"), WEIGHT_DECAY_CASES, ids=[c[0] for c in WEIGHT_DECAY_CASES])
-def test_contract_inner_weight_decay_is_refused_unless_allowed(name: str, make) -> None:
+@pytest.mark.parametrize("name", list(WEIGHT_DECAY))
+def test_contract_inner_weight_decay_is_refused_unless_allowed(name: str) -> None:
+    make = WEIGHT_DECAY[name]
     model = Net()
-    with pytest.raises(ValueError, match=DOUBLE_DECAY):
+    refusal = registry.DOUBLE_DECAY
+    with pytest.raises(refusal.error, match=refusal.pattern) as raised:
         Regularized(make(list(model.parameters())), model, [L2(0.1)])
+    assert type(raised.value) is refusal.error
     Regularized(make(list(model.parameters())), model, [L2(0.1)], allow_weight_decay=True)
 
 
 def test_load_state_dict_refuses_a_plain_optimizer_state() -> None:
     model = Net()
-    opt = build(ALLOWED[0], model)
+    opt = registry.make_optimizer(ALLOWED[0], model)
     with pytest.raises(ValueError, match="Not a Regularized state_dict"):
         opt.load_state_dict(torch.optim.SGD(model.parameters(), lr=0.1).state_dict())
 
@@ -422,11 +419,11 @@ def test_step_lr_attached_to_the_wrapper_changes_the_lr_the_rule_uses(rule: str)
 
 def test_scheduler_attached_after_load_state_dict_still_drives_the_inner_optimizer() -> None:
     model = Net()
-    case = Case("l1", "proximal", "gd", None)
-    opt = build(case, model)
+    entry = registry.find("l1", "proximal", "sgd")
+    opt = registry.make_optimizer(entry, model)
     train(opt, model, 2)
     twin = copy.deepcopy(model)
-    fresh = build(case, twin)
+    fresh = registry.make_optimizer(entry, twin)
     fresh.load_state_dict(opt.state_dict())
     sched = torch.optim.lr_scheduler.StepLR(fresh, step_size=1, gamma=0.1)
     train(fresh, twin, 1)
@@ -435,10 +432,10 @@ def test_scheduler_attached_after_load_state_dict_still_drives_the_inner_optimiz
 
 
 # torch's own LBFGS does not survive deepcopy (Optimizer.__getstate__ drops its _params): not ours to fix
-@pytest.mark.parametrize("case", [c for c in ALLOWED if c.optimizer != "lbfgs"], ids=lambda c: c.id)
-def test_contract_deepcopy_of_model_and_wrapper_trains_identically(case: Case) -> None:
+@pytest.mark.parametrize("entry", [e for e in ALLOWED if e.optimizer.family != "lbfgs"], ids=lambda e: e.id)
+def test_contract_deepcopy_of_model_and_wrapper_trains_identically(entry: registry.Entry) -> None:
     model = Net()
-    opt = build(case, model)
+    opt = registry.make_optimizer(entry, model)
     train(opt, model, 3)
     twin_model, twin_opt = copy.deepcopy((model, opt))
     assert twin_opt.optimizer is not opt.optimizer and twin_opt.param_groups is twin_opt.optimizer.param_groups
