@@ -13,6 +13,7 @@ import typer
 from reglab.cli._common import EXIT_BAD_INPUT, EXIT_DIVERGED, fail
 from reglab.cli.claims import claims
 from reglab.cli.fit import FIT_HELP, fit_command, parse_penalty
+from reglab.cli.play import play_command
 from reglab.cli.sweep import results_command, sweep_command
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_DIVERGED", "app", "fail", "parse_penalty"]
@@ -36,3 +37,4 @@ app.command("fit", help=FIT_HELP)(fit_command)
 app.command("sweep")(sweep_command)
 app.command("results")(results_command)
 app.command("claims")(claims)
+app.command("play")(play_command)
