@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from reglab import L1, L2, ElasticNet, Regularized
-from reglab.penalties import AbstractPenalty
+from reglab.penalties import MCP, AbstractPenalty, WeightedL1
 
 __all__ = [
     "DOUBLE_DECAY", "ENTRIES", "OPTIMIZERS", "PENALTIES", "RULES", "Entry", "OptimizerCase", "PenaltyCase",
@@ -48,8 +48,9 @@ STRENGTH = 0.05
 class PenaltyCase:
     """One penalty term, less its rule, with the facts the refusals depend on stated here.
 
-    ``smooth``: differentiable at 0 (L-BFGS accepts it). ``pure_l1``: the term's kind is ``"l1"``
-    (the cumulative rule accepts only it; an elastic net with ``l1_ratio=1`` is not one).
+    ``smooth``: differentiable at 0 (L-BFGS accepts it). ``pure_l1``: the term is a (weighted) L1
+    penalty and nothing else (the cumulative rule accepts only it; an elastic net with ``l1_ratio=1``
+    is not one).
     """
 
     name: str
@@ -80,6 +81,10 @@ PENALTIES: tuple[PenaltyCase, ...] = (
                   (lambda rule, ratio=ratio: ElasticNet(STRENGTH, l1_ratio=ratio, update=rule)),
                   smooth=ratio == 0.0, pure_l1=False)
       for ratio in (0.0, 0.5, 1.0)),
+    PenaltyCase("weighted_l1", "weighted_l1",
+                lambda rule: WeightedL1(STRENGTH, weights=[1.0, 0.0, 2.0, 0.5, 1.0], on="linear.weight", update=rule),
+                smooth=False, pure_l1=True),
+    PenaltyCase("mcp", "mcp", lambda rule: MCP(STRENGTH, gamma=3.0, update=rule), smooth=False, pure_l1=False),
 )
 
 RULES: tuple[str, ...] = ("gradient", "proximal", "decoupled", "cumulative")

@@ -13,6 +13,8 @@ claim's setup are the same thing; a sweep addresses its entries with dotted keys
     penalties:
       - {kind: l2, strength: 0.01}
       - {kind: l1, strength: 0.1, on: "fc1.weight", update: proximal}
+      - {kind: weighted_l1, strength: 0.1, weights: [1, 0, 2]}   # every kind and its fields:
+      - {kind: mcp, strength: 0.1, gamma: 3}                     #   reglab.penalties.KINDS
     optimizer: gd                      # gd | sgd | momentum | nesterov | adam | lbfgs
     lr: 0.1                            # a positive number or "auto"
     steps: 1000
@@ -21,6 +23,7 @@ claim's setup are the same thing; a sweep addresses its entries with dotted keys
     tol: 1.0e-8
     dtype: float64                     # float32 | float64
     record: false                      # or the options of reglab.observe.Recorder
+    device: cpu                        # cpu | cuda | cuda:1 ... (default: the CPU; checked by fit)
 
 :func:`validate_spec` checks the shape and types; the values themselves (a negative strength, an
 unknown update rule) are checked by the objects they build, with the same messages as in Python.
@@ -40,23 +43,20 @@ import torch
 import yaml
 
 from reglab.data import BUNDLED, SCENARIOS, Dataset, from_file, load_dataset
-from reglab.losses import LOSSES
+from reglab.losses import LOSSES, MODEL_OF_TASK, TASK_OF_LOSS, TASK_OF_MODEL
 from reglab.models import MODELS
-from reglab.penalties import penalty_from_config
+from reglab.penalties import PENALTY_KEYS, penalty_from_config
 from reglab.training import OPTIMIZERS, FitResult, fit
 
 __all__ = ["SPEC_KEYS", "build_data", "build_fit_kwargs", "load_spec", "run_spec", "validate_spec"]
 
 SPEC_KEYS: Final = (
     "model", "model_args", "data", "loss", "penalties", "optimizer", "lr", "steps", "batch_size",
-    "seed", "tol", "dtype", "record", "momentum", "log_every", "on_divergence",
+    "seed", "tol", "dtype", "record", "momentum", "log_every", "on_divergence", "device",
 )
 DATA_SOURCES: Final = ("scenario", "dataset", "csv", "parquet")
-PENALTY_KEYS: Final = ("kind", "strength", "on", "update", "l1_ratio")
 DTYPES: Final = {"float32": torch.float32, "float64": torch.float64}
 _FILE_DATA_KEYS: Final = ("target", "task", "test_size", "seed")
-_TASK_OF_MODEL: Final = {"linear": "regression", "logistic": "binary", "softmax": "multiclass"}
-_MODEL_OF_TASK: Final = {v: k for k, v in _TASK_OF_MODEL.items()}
 
 
 class _SpecLoader(yaml.SafeLoader):
@@ -191,7 +191,7 @@ def _validate_penalties(penalties: Any) -> list[dict[str, Any]]:
         if unknown:
             raise ValueError(f"Spec key 'penalties.{i}': unknown key(s) {unknown}; allowed: {', '.join(PENALTY_KEYS)}.")
         try:
-            penalty_from_config(entry)  # checks kind, strength, update and l1_ratio now, with the engine's words
+            penalty_from_config(entry)  # checks kind, strength, update and the kind's fields now, with the engine's words
         except (TypeError, ValueError) as err:
             raise type(err)(f"Spec key 'penalties.{i}': {err}") from None
         out.append(dict(entry))
@@ -225,7 +225,7 @@ def validate_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     >>> validate_spec({"data": {"scenario": "pure_noise"}, "step": 10})
     Traceback (most recent call last):
     ...
-    ValueError: Unknown spec key 'step'. Allowed keys: model, model_args, data, loss, penalties, optimizer, lr, steps, batch_size, seed, tol, dtype, record, momentum, log_every, on_divergence.
+    ValueError: Unknown spec key 'step'. Allowed keys: model, model_args, data, loss, penalties, optimizer, lr, steps, batch_size, seed, tol, dtype, record, momentum, log_every, on_divergence, device.
     """
     if not isinstance(spec, Mapping):
         raise TypeError(f"A spec must be a mapping of keys to values; got {type(spec).__name__}.")
@@ -264,14 +264,16 @@ def validate_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
         raise _type_error("record", "true, false or a mapping of recorder options", out["record"])
     if "on_divergence" in out:
         _check_choice("on_divergence", out["on_divergence"], ("raise", "stop"))
+    if out.get("device") is not None and not isinstance(out["device"], str):
+        raise _type_error("device", "a device name such as 'cpu' or 'cuda:0'", out["device"])
     return out
 
 
 def _task_for(spec: Mapping[str, Any]) -> str | None:
     """The task the model or loss asks of the data, if either says."""
-    task = _TASK_OF_MODEL.get(spec.get("model") or "")
+    task = TASK_OF_MODEL.get(spec.get("model") or "")
     if task is None and spec.get("loss") is not None:
-        task = LOSSES[spec["loss"]].task
+        task = TASK_OF_LOSS[spec["loss"]]
     return task
 
 
@@ -319,7 +321,7 @@ def build_fit_kwargs(spec: Mapping[str, Any], base_dir: str | Path | None = None
     s = validate_spec(spec)
     kwargs: dict[str, Any] = {k: v for k, v in s.items() if k not in ("data", "penalties", "dtype", "model")}
     kwargs["data"] = build_data(s, base_dir)
-    kwargs["model"] = s.get("model") or _MODEL_OF_TASK[kwargs["data"].task]
+    kwargs["model"] = s.get("model") or MODEL_OF_TASK[kwargs["data"].task]
     kwargs["penalties"] = [penalty_from_config(p) for p in s.get("penalties") or []]
     if "dtype" in s:
         kwargs["dtype"] = DTYPES[s["dtype"]]

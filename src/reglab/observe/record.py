@@ -43,6 +43,9 @@ import torch
 from torch import Tensor, nn
 
 from reglab.observe.trajectory import _NP, SUMMARY_FIELDS, Trajectory, _element_names
+from reglab.penalties import ElasticNetParts
+from reglab.updates import Regularized, optimizer_family
+from reglab.updates.rules import RULES, AbstractRule
 
 __all__ = ["Recorder", "watch"]
 
@@ -484,13 +487,30 @@ class Recorder:
         return [np.flatnonzero(c).astype(np.int64) for c in chosen]
 
     def _weight_facts(self) -> dict[str, np.ndarray]:
-        """Per tracked weight: lr, total L2 and L1 strength, and the penalty's own shrink factor per step."""
+        """Per tracked weight: lr, total L2 and L1 strength, and the penalty's own shrink factor per step.
+
+        The strengths are the terms' parts (:meth:`~reglab.penalties.AbstractPenalty.acting_on`, per-element
+        weights included); how an L2 part shrinks a weight in one step is its rule's (``l2_shrink``).
+        The theory rate is NaN where the weight has an L1 part, no L2 part, an L2 part whose rule
+        gives no plain geometric shrink, or a penalty outside the elastic-net family.
+        """
         W = self.n_tracked
         lr = np.empty(W)
-        l2_by_rule = {r: np.zeros(W) for r in ("gradient", "decoupled", "proximal")}
+        l2 = np.zeros(W)
         l1 = np.zeros(W)
+        shrink = {"subtract": np.zeros(W), "divide": np.zeros(W)}
+        no_theory = np.zeros(W, dtype=bool)
         starts = np.cumsum([0, *[len(ix) for ix in self._flat_idx]])
         column = {id(p): (i, starts[i], starts[i + 1]) for i, p in enumerate(self._params)}
+
+        def add_l2(rule: AbstractRule, where: slice, hit: np.ndarray, values: np.ndarray) -> None:
+            l2[where][hit] += values
+            how = rule.l2_shrink(self.family)
+            if how is None:
+                no_theory[where][hit] |= values != 0
+            else:
+                shrink[how][where][hit] += values
+
         groups = self.optimizer.param_groups
         for g in groups:
             for p in g["params"]:
@@ -501,29 +521,33 @@ class Recorder:
                     # strength wd/2 by rule gradient), AdamW decays w ← w − lr·wd·w (rule decoupled)
                     wd = float(g.get("weight_decay", 0.0) or 0.0)
                     if wd and type(self.optimizer) in (torch.optim.SGD, torch.optim.AdamW, torch.optim.Adam):
-                        rule = "decoupled" if isinstance(self.optimizer, torch.optim.AdamW) else "gradient"
-                        l2_by_rule[rule][a:b] += wd / 2.0
-        for term, sel in zip(getattr(self.optimizer, "terms", []), getattr(self.optimizer, "selections", [])):
-            l2s = {"l2": term.strength, "elasticnet": getattr(term, "l2_strength", 0.0)}.get(term.kind, 0.0)
-            l1s = {"l1": term.strength, "elasticnet": getattr(term, "l1_strength", 0.0)}.get(term.kind, 0.0)
-            for s in sel:
-                if id(s.param) not in column:
-                    continue
-                i, a, b = column[id(s.param)]
-                hit = np.ones(b - a, dtype=bool) if s.mask is None else \
-                    s.mask.detach().reshape(-1).cpu().numpy()[self._flat_idx[i]]
-                rule = "proximal" if term.update in ("proximal", "cumulative") else term.update
-                if l2s:
-                    l2_by_rule[rule][a:b][hit] += l2s
-                if l1s:
-                    l1[a:b][hit] += l1s
-        l2 = sum(l2_by_rule.values())
+                        rule = RULES["decoupled" if isinstance(self.optimizer, torch.optim.AdamW) else "gradient"]
+                        add_l2(rule, slice(a, b), np.ones(b - a, dtype=bool), np.full(b - a, wd / 2.0))
+        if isinstance(self.optimizer, Regularized):
+            for term, sel, ops in zip(self.optimizer.terms, self.optimizer.selections, self.optimizer.ops):
+                rule = RULES[term.update]
+                for s, op in zip(sel, ops):
+                    if id(s.param) not in column:
+                        continue
+                    i, a, b = column[id(s.param)]
+                    hit = np.ones(b - a, dtype=bool) if s.mask is None else \
+                        s.mask.detach().reshape(-1).cpu().numpy()[self._flat_idx[i]]
+                    if not isinstance(op, ElasticNetParts):  # outside the family: no parts to read
+                        no_theory[a:b][hit] = True
+                        continue
+                    for lam, is_l1 in ((op.l1, True), (op.l2, False)):
+                        if lam is None:
+                            continue
+                        values = (np.full(b - a, float(lam)) if not isinstance(lam, Tensor) else
+                                  lam.detach().to(torch.float64).reshape(-1).cpu().numpy()[self._flat_idx[i]])[hit]
+                        if is_l1:
+                            l1[a:b][hit] += values
+                        else:
+                            add_l2(rule, slice(a, b), hit, values)
         # the factor the penalty alone applies per step where it is a plain geometric shrink
         theory = np.full(W, math.nan)
-        plain = self.family == "plain"
-        linear = l2_by_rule["decoupled"] + (l2_by_rule["gradient"] if plain else 0.0)
-        ok = (l1 == 0) & (l2 > 0) & (plain | (l2_by_rule["gradient"] == 0)) & (plain | (l2_by_rule["proximal"] == 0))
-        theory[ok] = ((1.0 - 2.0 * lr * linear) / (1.0 + 2.0 * lr * l2_by_rule["proximal"]))[ok]
+        ok = (l1 == 0) & (l2 > 0) & ~no_theory
+        theory[ok] = ((1.0 - 2.0 * lr * shrink["subtract"]) / (1.0 + 2.0 * lr * shrink["divide"]))[ok]
         return {"lr": lr, "l2": l2, "l1": l1, "theory_rate": theory}
 
     # -- the hooks -----------------------------------------------------------------------------------
@@ -828,9 +852,7 @@ class Recorder:
 
 
 def _family(optimizer: torch.optim.Optimizer) -> str:
-    from reglab.updates import optimizer_family
-
-    return getattr(optimizer, "family", None) or optimizer_family(optimizer)
+    return optimizer.family if isinstance(optimizer, Regularized) else optimizer_family(optimizer)
 
 
 def watch(model: nn.Module, optimizer: torch.optim.Optimizer, **options: Any) -> Recorder:

@@ -1,9 +1,12 @@
-"""Penalties and penalty terms.
+"""The elastic-net family's members: L2, L1, ElasticNet and WeightedL1.
 
 A *term* is three things: a penalty (its mathematics: ``value``, ``grad``, ``prox``), the parameters
 it applies to (``on=``), and the update rule by which an optimizer step applies it (``update=``).
 ``L2(0.01)`` is such a term; its defaults put it on every weight matrix (biases and normalisation
 parameters excluded) under the ``gradient`` rule.
+
+Each member declares only its parametrisation (``l1_ratio``, and ``weights`` for WeightedL1); the
+mathematics is the family's, written once in :class:`~reglab.penalties.base.AbstractElasticNet`.
 
 Conventions (one set, everywhere; see ``docs/design.md``):
 
@@ -11,29 +14,26 @@ Conventions (one set, everywhere; see ``docs/design.md``):
 - ``L1(λ)``: λ·Σ|w|, subgradient λ·sign(w) with sign(0) = 0, prox = soft-threshold by tλ.
 - ``ElasticNet(λ, l1_ratio=ρ)``: λ·(ρ·Σ|w| + (1 − ρ)·Σw²),
   prox(v, t) = soft(v, tλρ) / (1 + 2tλ(1 − ρ)).
+- ``WeightedL1(λ, weights=a)``: λ·Σ a_j·|w_j| (the adaptive lasso), prox = soft-threshold by tλa_j.
 
 References:
     Parikh & Boyd, "Proximal Algorithms", Foundations and Trends in Optimization 1(3), 2014.
+    Zou, "The Adaptive Lasso and Its Oracle Properties", JASA 101(476), 2006.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import ClassVar, final
 
-import torch
-from torch import Tensor
+import torch  # noqa: F401  (the doctests use it)
 
-from reglab.penalties.base import (
-    AbstractPenalty,
-    OnSpec,
-    _linear_alpha_max_grad,
-    soft_threshold,
-)
+from reglab.penalties.base import AbstractElasticNet, OnSpec, WeightsSpec
 
-__all__ = ["L2", "L1", "ElasticNet"]
+__all__ = ["L2", "L1", "ElasticNet", "WeightedL1"]
 
 
-class L2(AbstractPenalty):
+@final
+class L2(AbstractElasticNet):
     """``λ·Σw²`` (ridge, weight decay).
 
     Examples
@@ -45,30 +45,15 @@ class L2(AbstractPenalty):
     tensor([1.])
     """
 
-    kind = "l2"
-    smooth = True
+    kind: ClassVar[str] = "l2"
+    l1_ratio: float = 0.0
 
-    def value(self, w: Tensor) -> Tensor:
-        return self.strength * (w * w).sum()
-
-    def grad(self, w: Tensor) -> Tensor:
-        return (2.0 * self.strength) * w
-
-    def prox(self, v: Tensor, step: float) -> Tensor:
-        return v / (1.0 + 2.0 * step * self.strength)
-
-    def subdiff_distance(self, w: Tensor, grad_loss: Tensor) -> Tensor:
-        return (grad_loss + self.grad(w)).abs()
-
-    def apply_decay_(self, w: Tensor, lr: float, mask: Tensor | None) -> None:
-        # the multiplicative form, as torch.optim.AdamW writes it, so the two agree bit for bit
-        if mask is None:
-            w.mul_(1.0 - lr * 2.0 * self.strength)
-        else:
-            w.copy_(torch.where(mask, w * (1.0 - lr * 2.0 * self.strength), w))
+    def __init__(self, strength: float, *, on: OnSpec = None, update: str = "gradient") -> None:
+        super().__init__(strength, on=on, update=update)
 
 
-class L1(AbstractPenalty):
+@final
+class L1(AbstractElasticNet):
     """``λ·Σ|w|`` (lasso).
 
     Examples
@@ -80,28 +65,16 @@ class L1(AbstractPenalty):
     tensor([-2.5000,  0.0000,  1.5000])
     """
 
-    kind = "l1"
+    kind: ClassVar[str] = "l1"
+    l1_ratio: float = 1.0
+    pure_l1: ClassVar[bool] = True
 
-    def value(self, w: Tensor) -> Tensor:
-        return self.strength * w.abs().sum()
-
-    def grad(self, w: Tensor) -> Tensor:
-        return self.strength * torch.sign(w)
-
-    def prox(self, v: Tensor, step: float) -> Tensor:
-        return soft_threshold(v, step * self.strength)
-
-    def subdiff_distance(self, w: Tensor, grad_loss: Tensor) -> Tensor:
-        # at w ≠ 0 the subdifferential is {λ·sign(w)}; at 0, distance of −g to [−λ, λ]
-        lam = self.strength
-        return torch.where(w != 0, (grad_loss + lam * torch.sign(w)).abs(), torch.clamp(grad_loss.abs() - lam, min=0.0))
-
-    def alpha_max(self, X: Tensor, y: Tensor, loss: str = "squared", fit_intercept: bool = True) -> float:
-        """``max_j |∂loss/∂w_j|`` at w = 0: for every λ ≥ this the optimum has every weight at 0."""
-        return _linear_alpha_max_grad(X, y, loss, fit_intercept)
+    def __init__(self, strength: float, *, on: OnSpec = None, update: str = "gradient") -> None:
+        super().__init__(strength, on=on, update=update)
 
 
-class ElasticNet(AbstractPenalty):
+@final
+class ElasticNet(AbstractElasticNet):
     """``λ·(ρ·Σ|w| + (1 − ρ)·Σw²)``.
 
     Parameters
@@ -117,7 +90,8 @@ class ElasticNet(AbstractPenalty):
     tensor(4.)
     """
 
-    kind = "elasticnet"
+    kind: ClassVar[str] = "elasticnet"
+    fields: ClassVar[tuple[str, ...]] = ("l1_ratio",)
 
     def __init__(
         self, strength: float, l1_ratio: float = 0.5, *, on: OnSpec = None, update: str = "gradient"
@@ -127,38 +101,45 @@ class ElasticNet(AbstractPenalty):
         if not 0.0 <= float(l1_ratio) <= 1.0:
             raise ValueError(f"l1_ratio must be in [0, 1]; got {l1_ratio}. 1 is pure L1, 0 is pure L2.")
         self.l1_ratio = float(l1_ratio)
-        self.smooth = self.l1_ratio == 0.0
         super().__init__(strength, on=on, update=update)
 
-    @property
-    def l1_strength(self) -> float:
-        return self.strength * self.l1_ratio
 
-    @property
-    def l2_strength(self) -> float:
-        return self.strength * (1.0 - self.l1_ratio)
+@final
+class WeightedL1(AbstractElasticNet):
+    """``λ·Σ_j a_j·|w_j|``: L1 with a non-negative factor per element (the adaptive lasso).
 
-    def value(self, w: Tensor) -> Tensor:
-        return self.l1_strength * w.abs().sum() + self.l2_strength * (w * w).sum()
+    ``a_j = 0`` leaves ``w_j`` unpenalized; all ones is :class:`L1`.
 
-    def grad(self, w: Tensor) -> Tensor:
-        return self.l1_strength * torch.sign(w) + (2.0 * self.l2_strength) * w
+    Parameters
+    ----------
+    strength : float
+        λ ≥ 0.
+    weights : Tensor, nested list, or mapping {parameter name: factors}
+        The factors ``a_j``: one tensor, broadcast to the shape of the one parameter the term
+        selects (a linear model's weight by default; shape ``(n_features,)`` gives one factor per
+        input feature), or one per parameter name (``on=`` then defaults to those names).
+    on, update
+        As for :class:`L1`.
 
-    def prox(self, v: Tensor, step: float) -> Tensor:
-        return soft_threshold(v, step * self.l1_strength) / (1.0 + 2.0 * step * self.l2_strength)
+    Examples
+    --------
+    >>> pen = WeightedL1(0.5, weights=[1.0, 0.0, 2.0])
+    >>> pen.value(torch.tensor([-2.0, 3.0, 1.0]))        # 0.5·(1·2 + 0·3 + 2·1)
+    tensor(2.)
+    >>> pen.prox(torch.tensor([-2.0, 3.0, 1.0]), 1.0)    # soft-threshold by 0.5·a_j
+    tensor([-1.5000,  3.0000,  0.0000])
 
-    def subdiff_distance(self, w: Tensor, grad_loss: Tensor) -> Tensor:
-        g = grad_loss + (2.0 * self.l2_strength) * w
-        lam = self.l1_strength
-        return torch.where(w != 0, (g + lam * torch.sign(w)).abs(), torch.clamp(g.abs() - lam, min=0.0))
+    References:
+        Zou, "The Adaptive Lasso and Its Oracle Properties", JASA 101(476), 2006.
+    """
 
-    def alpha_max(self, X: Tensor, y: Tensor, loss: str = "squared", fit_intercept: bool = True) -> float:
-        if self.l1_ratio == 0.0:
-            return super().alpha_max(X, y, loss, fit_intercept)
-        return _linear_alpha_max_grad(X, y, loss, fit_intercept) / self.l1_ratio
+    kind: ClassVar[str] = "weighted_l1"
+    fields: ClassVar[tuple[str, ...]] = ("weights",)
+    l1_ratio: float = 1.0
+    pure_l1: ClassVar[bool] = True
 
-    def _repr_extra(self) -> str:
-        return f", l1_ratio={self.l1_ratio:g}"
-
-    def config(self) -> dict[str, Any]:
-        return {**super().config(), "l1_ratio": self.l1_ratio}
+    def __init__(self, strength: float, weights: WeightsSpec, *, on: OnSpec = None,
+                 update: str = "gradient") -> None:
+        if weights is None:
+            raise TypeError("WeightedL1 needs weights: a tensor of per-element factors, or {name: factors}.")
+        super().__init__(strength, weights=weights, on=on, update=update)

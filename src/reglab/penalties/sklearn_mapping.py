@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reglab.penalties.base import AbstractPenalty
+from reglab.penalties.base import AbstractElasticNet, AbstractPenalty
 
 __all__ = ["sklearn_params"]
 
@@ -32,8 +32,11 @@ def sklearn_params(term: AbstractPenalty, n_samples: int, estimator: str) -> dic
     >>> sklearn_params(L2(0.01), 100, "Ridge")
     {'alpha': 1.0}
     """
+    if not isinstance(term, AbstractElasticNet) or term.weights is not None:
+        raise ValueError(f"{term!r} has no scikit-learn equivalent among these estimators: they take an L2, L1 or "
+                         "elastic-net penalty with one strength for every weight.")
     lam, n = term.strength, int(n_samples)
-    rho = {"l2": 0.0, "l1": 1.0}.get(term.kind, getattr(term, "l1_ratio", 0.0))
+    rho = term.l1_ratio
     if lam <= 0:
         raise ValueError("A zero strength has no scikit-learn equivalent among these estimators; use LinearRegression.")
     if estimator == "Ridge":

@@ -10,7 +10,8 @@ per step, for an MLP one batched forward and backward. Least squares (linear mod
 full batch, float64, p ≤ n) goes further: one pass forms XᵀX and Xᵀy, and every step after it costs
 O(K·p²) whatever n is (the loss and gradient from these moments, see ``_GramSquared``).
 
-The step reproduces :class:`reglab.Regularized` around ``torch.optim.SGD`` term by term, with a
+The step reproduces :class:`reglab.Regularized` around ``torch.optim.SGD`` term by term (the same
+:data:`~reglab.updates.rules.STEP` and rule objects, on each term's parts stacked per run), with a
 per-run λ, ``l1_ratio`` and learning rate: ``gradient`` terms add their (sub)gradient to the
 gradient, ``decoupled`` terms decay the pre-step weights, the plain gradient step follows, then
 ``proximal`` terms apply their prox with step ``lr``. Logging, the divergence test (non-finite, or
@@ -25,6 +26,8 @@ rules ``gradient``, ``proximal`` and ``decoupled``. What does not, with the reas
 - ``momentum`` / ``nesterov`` / ``adam`` / ``lbfgs``: optimizer state per run (or a line search) is
   not stacked here;
 - ``cumulative`` rule: its per-run penalty ledger is not stacked here;
+- a penalty outside the elastic-net family (``mcp``): the stacked step applies each term by its L1
+  and L2 parts (:class:`~reglab.penalties.ElasticNetParts`), per run;
 - ``tol``: early stopping per run would end the runs at different steps;
 - ``record``: trajectories are recorded per model by hooks on its own optimizer.
 """
@@ -33,10 +36,9 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import torch
 from torch import Tensor
@@ -44,7 +46,13 @@ from torch.func import functional_call, vmap
 
 from reglab.data import Dataset
 from reglab.models import LinearModel
-from reglab.penalties import L1, L2, AbstractPenalty, ElasticNet, penalty_from_config
+from reglab.penalties import (
+    PENALTY_KINDS,
+    AbstractElasticNet,
+    AbstractPenalty,
+    ElasticNetParts,
+    penalty_from_config,
+)
 from reglab.spec import DTYPES, build_data, validate_spec
 from reglab.sweep.runner import (
     Executor,
@@ -54,16 +62,22 @@ from reglab.sweep.runner import (
     row_from_result,
 )
 from reglab.sweep.spec import Run
-from reglab.training import FitResult, History, lipschitz_constant
-from reglab.training.batches import _Batches
-from reglab.training.monitor import _MAX_LOG
-from reglab.training.resolve import _resolve
+from reglab.training import (
+    Batches,
+    FitResult,
+    RunLog,
+    lipschitz_constant,
+    log_every_for,
+    resolve_batch_size,
+    resolve_inputs,
+)
 from reglab.updates import Regularized
+from reglab.updates.rules import INNER, RULES, STEP, AbstractDirectionRule, AbstractParameterRule, AbstractRule
 
 __all__ = ["BatchedExecutor", "batch_key", "fit_batched", "why_not_batched"]
 
 BATCHED_OPTIMIZERS: Final = ("gd", "sgd")
-BATCHED_RULES: Final = ("gradient", "proximal", "decoupled")
+BATCHED_RULES: Final = tuple(name for name, rule in RULES.items() if rule.batchable)
 
 
 def why_not_batched(spec: Mapping[str, Any]) -> str | None:
@@ -75,6 +89,10 @@ def why_not_batched(spec: Mapping[str, Any]) -> str | None:
         rule = p.get("update", "gradient")
         if rule not in BATCHED_RULES:
             return f"penalties.{i} uses update={rule!r}; batched supports {', '.join(BATCHED_RULES)}"
+        kind = str(p.get("kind", "")).lower()
+        if kind in PENALTY_KINDS and not issubclass(PENALTY_KINDS[kind], AbstractElasticNet):
+            return (f"penalties.{i} is {kind!r}, which is not in the elastic-net family: batched applies a penalty "
+                    "by its L1 and L2 parts, stacked per run")
     if spec.get("tol") is not None:
         return "tol stops each run at its own step; batched runs every run for `steps`"
     if spec.get("record"):
@@ -98,50 +116,50 @@ def _per_run(values: Sequence[float], like: Tensor) -> Tensor:
     return torch.tensor(list(values), dtype=torch.float64).to(like.dtype).reshape(-1, *([1] * (like.ndim - 1)))
 
 
+class _StackedSelection(NamedTuple):
+    """One parameter a stacked term applies to: its mask, and the K runs' parts on it (in the
+    parameter's dtype for the steps, in float64 for the penalty's value)."""
+
+    name: str
+    mask: Tensor | None
+    parts: ElasticNetParts
+    parts64: ElasticNetParts
+
+
 class _StackedTerm:
-    """One penalty term across K runs: kind, rule and selection shared; λ and ρ per run."""
+    """One penalty term across K runs: its rule and selection shared; its parts (λ, ρ) per run.
+
+    Each run's term gives its parts on each selected parameter (:meth:`~reglab.penalties.AbstractPenalty.acting_on`,
+    per-element weights included); they are stacked along a leading axis of K, so that the family's one
+    set of kernels (:class:`~reglab.penalties.ElasticNetParts`) applies all K at once.
+    """
 
     def __init__(self, terms: Sequence[AbstractPenalty], template: torch.nn.Module) -> None:
         t0 = terms[0]
-        self.kind, self.update = t0.kind, t0.update
-        self.strength = [t.strength for t in terms]
-        self.l1 = [t.l1_strength if isinstance(t, ElasticNet) else (t.strength if isinstance(t, L1) else 0.0)
-                   for t in terms]
-        self.l2 = [t.l2_strength if isinstance(t, ElasticNet) else (t.strength if isinstance(t, L2) else 0.0)
-                   for t in terms]
-        self.selection = [(s.name, s.mask) for s in t0.select(template)]
+        self.rule: AbstractRule = RULES[t0.update]
+        self.selection: list[_StackedSelection] = []
+        for s in t0.select(template):
+            per_run = [t.acting_on(s) for t in terms]
+            self.selection.append(_StackedSelection(s.name, s.mask, _stack_parts(per_run, s.param, s.param.dtype),
+                                                    _stack_parts(per_run, s.param, torch.float64)))
 
-    def grad(self, w: Tensor) -> Tensor:
-        """∇pen (subgradient, sign(0) = 0), per run: λ₁·sign(w) + 2λ₂·w."""
-        if self.kind == "l2":
-            return (2.0 * _per_run(self.strength, w)) * w
-        if self.kind == "l1":
-            return _per_run(self.strength, w) * torch.sign(w)
-        return _per_run(self.l1, w) * torch.sign(w) + (2.0 * _per_run(self.l2, w)) * w
-
-    def value(self, w: Tensor, mask: Tensor | None) -> Tensor:
+    def value(self, w: Tensor, s: _StackedSelection) -> Tensor:
         """Penalty value per run, shape (K,), in float64."""
-        w = w.to(torch.float64)
-        m = 1.0 if mask is None else mask.to(torch.float64)
-        dims = tuple(range(1, w.ndim))
-        l1 = torch.tensor(self.l1, dtype=torch.float64)
-        l2 = torch.tensor(self.l2, dtype=torch.float64)
-        return l1 * (w.abs() * m).sum(dims) + l2 * (w * w * m).sum(dims)
+        return s.parts64.value(w.to(torch.float64), s.mask, dim=tuple(range(1, w.ndim)))
 
-    def prox(self, v: Tensor, lrs: Sequence[float]) -> Tensor:
-        if self.kind == "l2":
-            return v / _per_run([1.0 + 2.0 * lr * s for lr, s in zip(lrs, self.strength)], v)
-        if self.kind == "l1":
-            thr = _per_run([lr * s for lr, s in zip(lrs, self.strength)], v)
-            return torch.sign(v) * torch.clamp(v.abs() - thr, min=0.0)
-        thr = _per_run([lr * s for lr, s in zip(lrs, self.l1)], v)
-        soft = torch.sign(v) * torch.clamp(v.abs() - thr, min=0.0)
-        return soft / _per_run([1.0 + 2.0 * lr * s for lr, s in zip(lrs, self.l2)], v)
 
-    def decay(self, w: Tensor, lrs: Sequence[float]) -> Tensor:
-        if self.kind == "l2":  # the multiplicative form, as L2.apply_decay_ writes it
-            return w * _per_run([1.0 - lr * 2.0 * s for lr, s in zip(lrs, self.strength)], w)
-        return w - _per_run(lrs, w) * self.grad(w)
+def _stack_parts(per_run: Sequence[ElasticNetParts], param: Tensor, dtype: torch.dtype) -> ElasticNetParts:
+    """K runs' parts on one parameter as tensors with a leading axis K: (K, 1, …) when every run's part
+    is a scalar, (K, *shape) when some are per element; a run without the part has zeros."""
+    def stack(values: list[float | Tensor | None]) -> Tensor | None:
+        if all(v is None for v in values):
+            return None
+        if all(not isinstance(v, Tensor) for v in values):
+            scalars = [0.0 if v is None else v for v in values]
+            return torch.tensor(scalars, dtype=torch.float64).to(param.device, dtype).reshape(-1, *([1] * param.ndim))
+        return torch.stack([torch.zeros(param.shape, dtype=dtype, device=param.device) if v is None
+                            else torch.as_tensor(v).to(param.device, dtype).expand(param.shape) for v in values])
+    return ElasticNetParts.of(stack([p.l1 for p in per_run]), stack([p.l2 for p in per_run]))
 
 
 def _stacked_output(template: torch.nn.Module, params: dict[str, Tensor], x: Tensor) -> Tensor:
@@ -197,10 +215,6 @@ class _GramSquared:
         return loss, {"linear.weight": gw[:, None, :], "linear.bias": gb[:, None]}
 
 
-def _masked(new: Tensor, old: Tensor, mask: Tensor | None) -> Tensor:
-    return new if mask is None else torch.where(mask, new, old)
-
-
 def fit_batched(runs: Sequence[Run], data: Dataset | None = None) -> list[tuple[FitResult, float]]:
     """Train ``runs`` (one batch group) as one stacked model; one ``(FitResult, seconds)`` per run.
 
@@ -239,18 +253,14 @@ def fit_batched(runs: Sequence[Run], data: Dataset | None = None) -> list[tuple[
     dtype = DTYPES[s0["dtype"]] if "dtype" in s0 else None
     steps = int(s0.get("steps", 1000))
     optimizer = s0.get("optimizer", "gd")
-    batch_size = s0.get("batch_size")
-    if optimizer == "gd" and batch_size is not None:
-        raise ValueError(f"optimizer 'gd' is full-batch; use optimizer='sgd' with batch_size={batch_size}.")
-    if optimizer == "sgd" and batch_size is None:
-        batch_size = 32
+    batch_size = resolve_batch_size(optimizer, s0.get("batch_size"))
     K = len(specs)
 
     nets, terms, lrs, seeds = [], [], [], []
     ds = loss_fn = None
     for s in specs:
         seed = int(s.get("seed", 0))
-        net, ds, loss_fn = _resolve(model_name, data, s.get("loss"), seed, dtype, s.get("model_args"))
+        net, ds, loss_fn = resolve_inputs(model_name, data, s.get("loss"), seed, dtype, s.get("model_args"))
         ts = [penalty_from_config(p) for p in s.get("penalties") or []]
         lr = s.get("lr", 0.1)
         lr = 1.0 / lipschitz_constant(net, ds, loss_fn, ts) if lr == "auto" else float(lr)
@@ -265,12 +275,12 @@ def fit_batched(runs: Sequence[Run], data: Dataset | None = None) -> list[tuple[
         Regularized(torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=lr), net, ts)
 
     X, y = ds.X, ds.y
-    batchers = [_Batches(len(X), batch_size, torch.Generator().manual_seed(seed + 1)) for seed in seeds]
+    batchers = [Batches(len(X), batch_size, torch.Generator().manual_seed(seed + 1)) for seed in seeds]
     full = batchers[0].full
     use_gram = (full and isinstance(template, LinearModel) and loss_fn.name == "squared"
                 and X.dtype == torch.float64 and X.shape[1] <= X.shape[0])
     gram = _GramSquared(X, y) if use_gram else None
-    log_every = int(s0.get("log_every") or max(1, math.ceil(steps / _MAX_LOG)))
+    log_every = int(s0.get("log_every") or log_every_for(steps))
 
     per_run_loss = vmap(loss_fn)
 
@@ -281,18 +291,17 @@ def fit_batched(runs: Sequence[Run], data: Dataset | None = None) -> list[tuple[
 
     full_loss = batched_loss
 
-    histories = [History() for _ in range(K)]
-    status = ["max_steps"] * K
+    # each run's history and verdict (fit's divergence rule); a diverged run is frozen where it diverged
+    run_logs = [RunLog() for _ in range(K)]
     steps_run = [steps] * K
     final: list[dict[str, Tensor] | None] = [None] * K
-    first: list[float | None] = [None] * K
     active = [True] * K
 
     def penalty_values() -> Tensor:
         total = torch.zeros(K, dtype=torch.float64)
         for t in stacked:
-            for name, mask in t.selection:
-                total = total + t.value(P[name], mask)
+            for sel in t.selection:
+                total = total + t.value(P[sel.name], sel)
         return total
 
     def log(step: int, data_losses: Tensor) -> None:
@@ -302,17 +311,11 @@ def fit_batched(runs: Sequence[Run], data: Dataset | None = None) -> list[tuple[
         for k in range(K):
             if not active[k]:
                 continue
-            histories[k].append(step, dl[k], pens[k], lrs[k])
-            objective = dl[k] + pens[k]
-            if first[k] is None:
-                first[k] = objective
-            f0 = first[k]
-            assert f0 is not None
-            ok = math.isfinite(objective) and all(finite[n][k] for n in names)
-            if not ok or (f0 > 0 and objective > 1e6 * f0):
-                status[k], steps_run[k], active[k] = "diverged", step, False
+            if run_logs[k].append(step, dl[k], pens[k], lrs[k], parameters_finite=all(finite[n][k] for n in names)):
+                steps_run[k], active[k] = step, False
                 final[k] = {n: P[n][k].clone() for n in names}
 
+    lr_of = {n: _per_run(lrs, P[n]) for n in names}  # each run's learning rate, shaped to its parameters
     t0 = time.perf_counter()
     for step in range(steps):
         if not any(active):
@@ -333,20 +336,20 @@ def fit_batched(runs: Sequence[Run], data: Dataset | None = None) -> list[tuple[
                 P[n] = P[n].detach()
             if step % log_every == 0:
                 log(step, losses if full else full_loss(P, X, y))
-            for t in stacked:
-                if t.update == "gradient":
-                    for name, mask in t.selection:
-                        grads[name] = grads[name] + _masked(t.grad(P[name]), torch.zeros_like(P[name]), mask)
-            for t in stacked:
-                if t.update == "decoupled":
-                    for name, mask in t.selection:
-                        P[name] = _masked(t.decay(P[name], lrs), P[name], mask)
-            for n in names:
-                P[n] = P[n] - _per_run(lrs, P[n]) * grads[n]
-            for t in stacked:
-                if t.update == "proximal":
-                    for name, mask in t.selection:
-                        P[name] = _masked(t.prox(P[name], lrs), P[name], mask)
+            for stage in STEP:  # Regularized's step, by the same rule objects, K runs at once
+                if stage == INNER:  # the plain gradient step
+                    for n in names:
+                        P[n] = P[n] - lr_of[n] * grads[n]
+                    continue
+                for t in stacked:
+                    if t.rule is not stage:
+                        continue
+                    for sel in t.selection:
+                        if isinstance(stage, AbstractDirectionRule):
+                            grads[sel.name] = stage.add_to_direction(sel.parts, P[sel.name], grads[sel.name], sel.mask)
+                        elif isinstance(stage, AbstractParameterRule):
+                            P[sel.name] = P[sel.name].clone()
+                            stage.apply_(sel.parts, P[sel.name], lr_of[sel.name], sel.mask)
     else:
         with torch.no_grad():
             log(steps, full_loss(P, X, y))
@@ -362,7 +365,8 @@ def fit_batched(runs: Sequence[Run], data: Dataset | None = None) -> list[tuple[
                     p.copy_(state[n])
         opt = Regularized(torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=lrs[k]), net, terms[k])
         results.append((FitResult(model=net, data=ds, loss=loss_fn, terms=terms[k], optimizer=opt,
-                                  history=histories[k], status=status[k], steps_run=steps_run[k], lr=lrs[k],
+                                  history=run_logs[k].history, status=run_logs[k].status, steps_run=steps_run[k],
+                                  lr=lrs[k],
                                   seed=seeds[k], elapsed=elapsed / K), elapsed / K))
     return results
 

@@ -12,33 +12,53 @@ from torch import Tensor, nn
 
 from reglab.losses import Loss
 from reglab.models import LinearModel
-from reglab.penalties import L1, L2, AbstractPenalty, ElasticNet, Selection
-from reglab.solvers.fista import _fista_loop
+from reglab.penalties import AbstractElasticNet, AbstractPenalty, ElasticNetParts, Selection
+from reglab.solvers.fista import fista_loop
 from reglab.solvers.torch_design import LinearDesign
+from reglab.updates.rules import (
+    AFTER_INNER,
+    BEFORE_INNER,
+    RULES,
+    AbstractDirectionRule,
+    AbstractParameterRule,
+    AbstractRule,
+)
 
 if TYPE_CHECKING:
     from reglab.observe import Recorder
 
-__all__ = ["FAST_OPTIMIZERS", "LinearFastPath", "prepare_fast_path"]
+__all__ = ["FAST_OPTIMIZERS", "LinearFastPath", "prepare_fast_path", "why_not_fast"]
 
 
 FAST_OPTIMIZERS: Final = ("gd", "fista")
 
 
-@dataclass
-class _TermOp:
-    """One penalty term as elementwise strengths over Θ (zero where the term does not apply)."""
+ThetaOp = Callable[[Tensor], None]  # in place on Θ (or on a buffer laid out as Θ)
 
-    kind: str
-    l1: Tensor  # λ₁ per element of Θ
-    l2: Tensor  # λ₂ per element of Θ (the L2 part's strength: value λ₂·Σw²)
+
+@dataclass
+class _StepPlan:
+    """One step's penalty actions on Θ, per stage of :data:`~reglab.updates.rules.STEP`.
+
+    ``direction``: the elastic-net family's gradient-rule terms merged into one set of parts (they are
+    all evaluated at the pre-step Θ, so their per-element strengths add), or None; ``direction_ops``:
+    the other gradient-rule terms, each adding its gradient into the direction (θ, d); ``before`` /
+    ``after``: the parameter rules' actions, term by term, in order.
+    """
+
+    direction: ElasticNetParts | None
+    direction_ops: list[Callable[[Tensor, Tensor], None]]
+    before: list[ThetaOp]
+    after: list[ThetaOp]
 
 
 class LinearFastPath(LinearDesign):
     """Full-batch gradient descent or FISTA on a linear model with its canonical loss, without autograd.
 
     Built by :func:`prepare_fast_path`; :meth:`run` is called by :func:`reglab.fit` in place of its
-    autograd loop, with the same step semantics as ``Regularized(SGD(lr))``:
+    autograd loop, with the same step as ``Regularized(SGD(lr))``: the stages of
+    :data:`~reglab.updates.rules.STEP`, applied by the same rule objects to the terms' parts laid out
+    over Θ (a term outside the elastic-net family acts on its parameters' regions of Θ):
 
     1. g = ∇loss(Θ) + Σ over ``gradient`` terms of ∇pen(Θ);
     2. each ``decoupled`` term in order: Θ ← Θ − lr·∇pen(Θ) (L2 in the multiplicative form);
@@ -59,29 +79,65 @@ class LinearFastPath(LinearDesign):
         super().__init__(model, X, y, loss, gram=gram, steps=steps, sample_weight=sample_weight)
         self.optimizer = optimizer
 
-    def _term_ops(self, terms: Sequence[AbstractPenalty], selections: Sequence[Sequence[Selection]],
-                  rule: str) -> list[_TermOp]:
-        ops = []
-        for t, sel in zip(terms, selections):
-            if t.update != rule:
-                continue
-            if isinstance(t, L2):
-                a1, a2 = 0.0, t.strength
-            elif isinstance(t, L1):
-                a1, a2 = t.strength, 0.0
-            elif isinstance(t, ElasticNet):
-                a1, a2 = t.l1_strength, t.l2_strength
-            else:
-                raise TypeError(f"The fast path knows L2, L1 and ElasticNet; got {type(t).__name__}.")
-            l1 = self.Y.new_zeros(self.d, self.k)
-            l2 = self.Y.new_zeros(self.d, self.k)
-            for s in sel:
-                r1, r2 = self._region(l1, s), self._region(l2, s)
-                m = torch.ones_like(r1) if s.mask is None else s.mask.to(r1.dtype)
-                r1.add_(a1 * m)
-                r2.add_(a2 * m)
-            ops.append(_TermOp(t.kind, l1, l2))
-        return ops
+    def _parts_over_theta(self, term: AbstractElasticNet, selection: Sequence[Selection]) -> ElasticNetParts:
+        """A family term's parts as per-element strengths over Θ (zero where the term does not apply)."""
+        l1 = self.Y.new_zeros(self.d, self.k)
+        l2 = self.Y.new_zeros(self.d, self.k)
+        for s in selection:
+            parts = term.acting_on(s)
+            for buf, lam in ((l1, parts.l1), (l2, parts.l2)):
+                if lam is None:
+                    continue
+                region = self._region(buf, s)
+                region.add_(lam * (torch.ones_like(region) if s.mask is None else s.mask.to(region.dtype)))
+        return ElasticNetParts.of(l1, l2)
+
+    def _on_regions(self, rule: AbstractParameterRule, term: AbstractPenalty, selection: Sequence[Selection],
+                    lr: float) -> ThetaOp:
+        """A term outside the family, applied by ``rule`` to its parameters' regions of Θ."""
+        ops = [(term.acting_on(s), s) for s in selection]
+
+        def apply(theta: Tensor) -> None:
+            for op, s in ops:
+                rule.apply_(op, self._region(theta, s), lr, s.mask)
+        return apply
+
+    def _step_plan(self, terms: Sequence[AbstractPenalty], selections: Sequence[Sequence[Selection]],
+                   lr: float) -> _StepPlan:
+        """Every term's action on Θ, stage by stage (:data:`~reglab.updates.rules.STEP`), made once."""
+        plan = _StepPlan(None, [], [], [])
+        for stage, rules in (("before", BEFORE_INNER), ("after", AFTER_INNER)):
+            for rule in rules:
+                mine = [(t, sel) for t, sel in zip(terms, selections) if RULES[t.update] is rule]
+                if isinstance(rule, AbstractDirectionRule):
+                    for t, sel in mine:
+                        if isinstance(t, AbstractElasticNet):
+                            parts = self._parts_over_theta(t, sel)
+                            plan.direction = parts if plan.direction is None else plan.direction + parts
+                        else:
+                            plan.direction_ops.append(self._direction_on_regions(rule, t, sel))
+                elif isinstance(rule, AbstractParameterRule):
+                    ops = plan.before if stage == "before" else plan.after
+                    for t, sel in mine:
+                        if isinstance(t, AbstractElasticNet):
+                            parts = self._parts_over_theta(t, sel)
+                            if not parts.empty:
+                                ops.append(rule.prepare(parts, lr))
+                        else:
+                            ops.append(self._on_regions(rule, t, sel, lr))
+        if plan.direction is not None and plan.direction.empty:
+            plan.direction = None
+        return plan
+
+    def _direction_on_regions(self, rule: AbstractDirectionRule, term: AbstractPenalty,
+                              selection: Sequence[Selection]) -> Callable[[Tensor, Tensor], None]:
+        ops = [(term.acting_on(s), s) for s in selection]
+
+        def add(theta: Tensor, d: Tensor) -> None:
+            for op, s in ops:
+                region = self._region(d, s)
+                rule.add_to_direction(op, self._region(theta, s), region, s.mask, out=region)
+        return add
 
     # -- the loops ------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -99,16 +155,10 @@ class LinearFastPath(LinearDesign):
         """
         if self.optimizer == "fista":
             return self._run_fista(terms, selections, lr, steps, log_every, log)
-        grad_ops = self._term_ops(terms, selections, "gradient")
-        dec_ops = self._term_ops(terms, selections, "decoupled")
-        prox_ops = self._term_ops(terms, selections, "proximal")
-        # gradient-rule terms are evaluated at the same Θ, so they sum into one pair of strengths
-        g_l2 = sum((2.0 * op.l2 for op in grad_ops), self.Y.new_zeros(self.d, self.k)) if grad_ops else None
-        g_l1 = sum((op.l1 for op in grad_ops), self.Y.new_zeros(self.d, self.k)) if grad_ops else None
-        has_g_l1 = g_l1 is not None and bool((g_l1 != 0).any())
-        has_g_l2 = g_l2 is not None and bool((g_l2 != 0).any())
-        decays = [self._decay_of(op, lr) for op in dec_ops]
-        proxes = [self._prox_of(op, lr) for op in prox_ops]
+        plan = self._step_plan(terms, selections, lr)
+        # gradient-rule terms are evaluated at the same Θ: the family's sum into one set of parts
+        add_direction = None if plan.direction is None else plan.direction.adder()
+        direction_ops, decays, proxes = plan.direction_ops, plan.before, plan.after
         theta = self.theta_of_model()
         g = theta.new_empty(self.d, self.k)
         # with a recorder, the penalised direction goes to its own buffer: g stays the data-loss gradient
@@ -136,10 +186,13 @@ class LinearFastPath(LinearDesign):
                 if stepwise and recorder.needs_pre_step():
                     recorder.record_pre_step(values=theta_of_params)
                 d = g  # the penalised direction
-                if has_g_l2:
-                    d = torch.addcmul(g, g_l2, theta, out=direction)
-                if has_g_l1:
-                    d = torch.addcmul(d, g_l1, theta.sign(), out=direction)
+                if add_direction is not None:
+                    d = add_direction(g, theta, direction)
+                if direction_ops:
+                    if d is not direction:
+                        d = direction.copy_(g)
+                    for add in direction_ops:
+                        add(theta, d)
                 new = theta if V is None else V[step + 1]
                 if decays:  # the decays and proxes act in place, on the new Θ
                     if new is not theta:
@@ -175,58 +228,77 @@ class LinearFastPath(LinearDesign):
         values, grads = rows
         return values.view(steps + 1, self.d, 1), None if grads is None else grads.view(steps + 1, self.d, 1)
 
-    @staticmethod
-    def _decay_of(op: _TermOp, lr: float) -> Callable[[Tensor], None]:
-        if op.kind == "l2":
-            factor = 1.0 - lr * 2.0 * op.l2  # as L2.apply_decay_ writes it (AdamW's form)
-
-            def decay(theta: Tensor) -> None:
-                theta.mul_(factor)
-        else:
-            l1, l2x2 = op.l1, 2.0 * op.l2
-
-            def decay(theta: Tensor) -> None:
-                theta.sub_(l1 * theta.sign() + l2x2 * theta, alpha=lr)
-        return decay
-
-    @staticmethod
-    def _prox_of(op: _TermOp, lr: float) -> Callable[[Tensor], None]:
-        threshold = lr * op.l1
-        divisor = 1.0 + 2.0 * lr * op.l2
-        has_l1, has_l2 = op.kind != "l2", op.kind != "l1"
-
-        def prox(theta: Tensor) -> None:
-            if has_l1:  # soft-threshold: sign(v)·max(|v| − t, 0)
-                theta.copy_(theta.sign().mul_(theta.abs().sub_(threshold).clamp_(min=0.0)))
-            if has_l2:
-                theta.div_(divisor)
-        return prox
-
     def _run_fista(self, terms: Sequence[AbstractPenalty], selections: Sequence[Sequence[Selection]], lr: float,
                    steps: int, log_every: int, log: Callable[[int, float], bool]) -> int:
-        if any(t.update == "decoupled" for t in terms):
+        if any(not RULES[t.update].accelerated for t in terms):
             raise ValueError("optimizer='fista' applies terms by the 'proximal' or 'gradient' rule; "
                              "'decoupled' has no accelerated counterpart. Use optimizer='gd' for it.")
-        grad_ops = self._term_ops(terms, selections, "gradient")
-        if any(bool((op.l1 != 0).any()) for op in grad_ops):
+        plan = self._step_plan(terms, selections, lr)
+        if plan.direction is not None and plan.direction.l1 is not None:
             raise ValueError("optimizer='fista' needs a smooth part: give L1 and elastic-net terms "
                              "update='proximal' (a subgradient step is not accelerated by FISTA).")
-        g_l2 = sum((2.0 * op.l2 for op in grad_ops), self.Y.new_zeros(self.d, self.k)) if grad_ops else None
-        proxes = [self._prox_of(op, lr) for op in self._term_ops(terms, selections, "proximal")]
+        add_smooth = None if plan.direction is None else plan.direction.adder()
+        proxes = plan.after
         x = self.theta_of_model()
-        stop, state = _fista_loop(x, lambda th, out: self._smooth_grad(th, out, g_l2), proxes, lr, steps,
-                                  log_every, lambda step, th: (self.write_model_(th), log(step, self.data_loss(th)))[1])
+        stop, state = fista_loop(x, lambda th, out: self._smooth_grad(th, out, add_smooth), proxes, lr, steps,
+                                 log_every, lambda step, th: (self.write_model_(th), log(step, self.data_loss(th)))[1])
         self.write_model_(state)
         if stop is None:
             log(steps, self.data_loss(state))
             return steps
         return stop
 
-    def _smooth_grad(self, theta: Tensor, out: Tensor, g_l2: Tensor | None) -> Tensor:
+    def _smooth_grad(self, theta: Tensor, out: Tensor,
+                     add_smooth: Callable[[Tensor, Tensor, Tensor | None], Tensor] | None) -> Tensor:
         self.grad(theta, out=out)
-        if g_l2 is not None:
-            out.addcmul_(g_l2, theta)
+        if add_smooth is not None:
+            add_smooth(out, theta, out)
         return out
+
+
+def why_not_fast(model: nn.Module, X: Tensor, loss: Loss, terms: Sequence[AbstractPenalty], optimizer: Any, *,
+                 record: bool, batch_size: int | None, fast: bool = True) -> str | None:
+    """Why this ``fit()`` call cannot run on the fast path (the plain autograd loop runs), or None when it can.
+
+    Each reason comes from a declared capability: the optimizer's, the model's, an update rule's
+    (``on_fast_path``, ``why_not_fast``) or a penalty's (``elementwise``; for FISTA, membership of the
+    elastic-net family, whose parts it applies).
+
+    Examples
+    --------
+    >>> from reglab.losses import get_loss
+    >>> from reglab.models import linear
+    >>> from reglab.penalties import L1
+    >>> why_not_fast(linear(3), torch.zeros(4, 3, dtype=torch.float64), get_loss("squared"),
+    ...              [L1(0.1, update="cumulative")], "gd", record=False, batch_size=None)
+    "the cumulative rule is a stochastic-gradient method (use optimizer='gd')"
+    """
+    is_fista = isinstance(optimizer, str) and optimizer == "fista"
+    slow_rules = [RULES[t.update] for t in terms if not RULES[t.update].on_fast_path]
+    if not (isinstance(optimizer, str) and optimizer in FAST_OPTIMIZERS):
+        return "the optimizer is not 'gd' or 'fista'"
+    if not isinstance(model, LinearModel) or loss.name != model.default_loss:
+        return "it needs a linear, logistic or softmax model with its canonical loss"
+    if record and is_fista:
+        return "recording runs on optimizer='gd'"
+    if batch_size is not None:
+        return "it is full-batch"
+    if slow_rules:
+        return _reason_of(slow_rules[0])
+    if any(not p.requires_grad or p.dtype != X.dtype or p.device != X.device for p in model.parameters()):
+        return "every parameter must be trainable, with the data's dtype and device"
+    for t in terms:
+        if not t.elementwise:
+            return f"{t!r} is not elementwise, and the fast path applies a penalty element by element"
+        if is_fista and not isinstance(t, AbstractElasticNet):
+            return f"{t!r} is not in the elastic-net family, whose L1 and L2 parts FISTA applies"
+    if not fast:
+        return "fast=False asks for the plain autograd loop"
+    return None
+
+
+def _reason_of(rule: AbstractRule) -> str:
+    return rule.why_not_fast or f"the {rule.name} rule is not on the fast path"
 
 
 def prepare_fast_path(model: nn.Module, X: Tensor, y: Tensor, loss: Loss, terms: Sequence[AbstractPenalty],
@@ -236,28 +308,14 @@ def prepare_fast_path(model: nn.Module, X: Tensor, y: Tensor, loss: Loss, terms:
 
     It applies to a :class:`~reglab.models.LinearModel` with its canonical loss, every parameter
     trainable and of the data's dtype, ``optimizer`` ``"gd"`` (recorded or not) or ``"fista"`` (not
-    recorded), and terms by the gradient, proximal or decoupled rules; ``sample_weight`` weights
-    each row of the gradient (and the Gram form). ``optimizer="fista"`` has no plain path:
-    when it does not apply, a ValueError says why.
+    recorded), terms by the rules that declare ``on_fast_path`` (gradient, proximal, decoupled) and
+    penalties that act element by element; ``sample_weight`` weights each row of the gradient (and
+    the Gram form). :func:`why_not_fast` says why it does not apply. ``optimizer="fista"`` has no
+    plain path: when it does not apply, a ValueError says why.
     """
-    is_fista = isinstance(optimizer, str) and optimizer == "fista"
-    reason = None
-    if not (isinstance(optimizer, str) and optimizer in FAST_OPTIMIZERS):
-        reason = "the optimizer is not 'gd' or 'fista'"
-    elif not isinstance(model, LinearModel) or loss.name != model.default_loss:
-        reason = "it needs a linear, logistic or softmax model with its canonical loss"
-    elif record and is_fista:
-        reason = "recording runs on optimizer='gd'"
-    elif batch_size is not None:
-        reason = "it is full-batch"
-    elif any(t.update == "cumulative" for t in terms):
-        reason = "the cumulative rule is a stochastic-gradient method (use optimizer='gd')"
-    elif any(not p.requires_grad or p.dtype != X.dtype or p.device != X.device for p in model.parameters()):
-        reason = "every parameter must be trainable, with the data's dtype and device"
-    elif not fast:
-        reason = "fast=False asks for the plain autograd loop"
+    reason = why_not_fast(model, X, loss, terms, optimizer, record=record, batch_size=batch_size, fast=fast)
     if reason is None:
         return LinearFastPath(model, X, y, loss, optimizer, steps=steps, sample_weight=sample_weight)
-    if is_fista:
+    if isinstance(optimizer, str) and optimizer == "fista":
         raise ValueError(f"optimizer='fista' cannot run here: {reason}.")
     return None

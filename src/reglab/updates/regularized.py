@@ -1,6 +1,7 @@
 """Update rules: where a penalty term enters an optimizer step.
 
-:class:`Regularized` wraps any ``torch.optim`` optimizer and applies each term by its rule:
+:class:`Regularized` wraps any ``torch.optim`` optimizer and applies each term by its rule (the rule
+objects of :mod:`reglab.updates.rules`, in the order of :data:`~reglab.updates.rules.STEP`):
 
 ========== ============================================ ================================================
 rule       when                                         what
@@ -31,8 +32,15 @@ import torch
 from torch import Tensor, nn
 from torch.optim import optimizer as _torch_optimizer
 
-from reglab.penalties import AbstractPenalty, Selection
-from reglab.updates.rules import _check_combination, optimizer_family
+from reglab.penalties import AbstractPenalty, AbstractTensorPenalty, Selection
+from reglab.updates.rules import (
+    AFTER_INNER,
+    BEFORE_INNER,
+    RULES,
+    AbstractDirectionRule,
+    AbstractParameterRule,
+    optimizer_family,
+)
 
 __all__ = ["Regularized"]
 
@@ -53,7 +61,8 @@ class Regularized(torch.optim.Optimizer):
     model : nn.Module
         Where the terms' ``on=`` selectors look for parameter names.
     terms : sequence of penalty terms
-        ``L2(...)``, ``L1(...)``, ``ElasticNet(...)``, each with its ``on=`` and ``update=``.
+        ``L2(...)``, ``L1(...)``, ``ElasticNet(...)``, ``WeightedL1(...)``, ``MCP(...)``, each with its
+        ``on=`` and ``update=``.
     allow_weight_decay : bool
         Allow an inner ``weight_decay > 0`` beside the terms (regularizing twice). Default False.
 
@@ -86,7 +95,7 @@ class Regularized(torch.optim.Optimizer):
         family = optimizer_family(optimizer)
         opt_name = type(optimizer).__name__
         for t in terms:
-            _check_combination(t, family, opt_name)
+            RULES[t.update].check(t, family, opt_name)
         if terms and not allow_weight_decay:
             decays = [g.get("weight_decay", 0) for g in optimizer.param_groups]
             if any(d for d in decays):
@@ -110,19 +119,25 @@ class Regularized(torch.optim.Optimizer):
             if outside:
                 raise ValueError(f"{t!r} applies to {outside}, which the optimizer does not update.")
             self.selections.append(sel)
-        # the step's plan, fixed with the terms: (term, selection) pairs per rule, in order
-        self._by_rule_plan: dict[str, list[tuple[AbstractPenalty, Selection]]] = {
-            rule: [(t, s) for t, sel in zip(terms, self.selections) if t.update == rule for s in sel]
-            for rule in ("gradient", "decoupled", "proximal")
-        }
-        self._before_inner = bool(self._by_rule_plan["gradient"] or self._by_rule_plan["decoupled"])
-        self._after_inner = bool(self._by_rule_plan["proximal"]) or any(t.update == "cumulative" for t in terms)
-        # cumulative-L1 state: per term, per selected parameter, (u, q) as in Tsuruoka et al.
-        self._cumulative: dict[int, list[dict[str, Tensor]]] = {
-            i: [{"u": torch.zeros((), dtype=torch.float64), "q": torch.zeros_like(s.param)} for s in sel]
-            for i, (t, sel) in enumerate(zip(terms, self.selections))
-            if t.update == "cumulative"
-        }
+        # each term acting on each of its selected parameters (its parts, or its own elementwise maths)
+        self.ops: list[list[AbstractTensorPenalty]] = [[t.acting_on(s) for s in sel]
+                                                       for t, sel in zip(terms, self.selections)]
+        # the step's plan, fixed with the terms: the stages of STEP, each rule's terms in the order given,
+        # as (rule, op, selection, state); a term that is zero everywhere acts as the identity and is left out
+        self._cumulative: dict[int, list[dict[str, Tensor]]] = {}  # per term: (u, q) per selected parameter
+        by_rule: dict[str, list[tuple[Any, AbstractTensorPenalty, Selection, dict[str, Tensor] | None]]] = {
+            name: [] for name in RULES}
+        for i, (t, sel, ops) in enumerate(zip(terms, self.selections, self.ops)):
+            rule = RULES[t.update]
+            states = [rule.new_state(t, s) for s in sel]
+            if states and all(st is not None for st in states):
+                self._cumulative[i] = states  # type: ignore[assignment]
+            by_rule[rule.name] += [(rule, op, s, st) for op, s, st in zip(ops, sel, states) if not op.empty]
+        self._direction = [entry for r in BEFORE_INNER if isinstance(r, AbstractDirectionRule) for entry in by_rule[r.name]]
+        self._before = [entry for r in BEFORE_INNER if isinstance(r, AbstractParameterRule) for entry in by_rule[r.name]]
+        self._after = [entry for r in AFTER_INNER for entry in by_rule[r.name]]
+        self._before_inner = bool(self._direction or self._before)
+        self._after_inner = bool(self._after)
 
     # -- learning rates ----------------------------------------------------------------------------
     def _lr_of(self, param: Tensor) -> float:
@@ -146,28 +161,24 @@ class Regularized(torch.optim.Optimizer):
         holds the data-loss gradient (which a :class:`~reglab.observe.Recorder` reads then).
         """
         data: dict[int, tuple[Tensor, Tensor]] = {}
-        for t, s in self._by_rule_plan["gradient"]:
+        for rule, op, s, _ in self._direction:
             p, g = s.param, s.param.grad
             if g is None:
                 continue
             new = keep_data_grads and id(p) not in data  # the first term on p writes a new tensor
             if new:
                 data[id(p)] = (p, g)
-            if s.mask is None and t.kind == "l2":
-                # the same operation as torch.optim.SGD / Adam weight_decay: grad + wd·p
-                p.grad = g.add(p, alpha=2.0 * t.strength) if new else g.add_(p, alpha=2.0 * t.strength)
-            else:
-                p.grad = g + t.masked_grad(p, s.mask) if new else g.add_(t.masked_grad(p, s.mask))
+            p.grad = rule.add_to_direction(op, p, g, s.mask, out=None if new else g)
         return list(data.values())
 
     @torch.no_grad()
     def penalty_value(self, rule: str | None = None) -> Tensor:
         """Σ over terms (of one ``rule`` if given) of the penalty value on their parameters (float64)."""
         values = [
-            t.masked_value(s.param, s.mask).to(torch.float64)
-            for t, sel in zip(self.terms, self.selections)
+            op.value(s.param, s.mask).to(torch.float64)
+            for t, sel, ops in zip(self.terms, self.selections, self.ops)
             if rule is None or t.update == rule
-            for s in sel
+            for op, s in zip(ops, sel)
         ]
         return torch.stack(values).sum() if values else torch.zeros((), dtype=torch.float64)
 
@@ -198,10 +209,10 @@ class Regularized(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         data_grads: list[tuple[Tensor, Tensor]] = []
-        if self._before_inner:
+        if self._before_inner:  # the stages of STEP before the inner step, then the inner step, then those after
             with torch.no_grad():
                 data_grads = self._add_penalty_grads(keep_data_grads=True)
-                self._apply_decoupled()
+                self._apply_parameter_rules(self._before)
         try:
             self.optimizer.step()
         finally:
@@ -209,8 +220,7 @@ class Regularized(torch.optim.Optimizer):
                 p.grad = g
         if self._after_inner:
             with torch.no_grad():
-                self._apply_proximal()
-                self._apply_cumulative()
+                self._apply_parameter_rules(self._after)
         return loss
 
     _step_hooked = torch.optim.Optimizer.profile_hook_step(_step)
@@ -224,36 +234,12 @@ class Regularized(torch.optim.Optimizer):
 
         return penalized
 
-    def _apply_decoupled(self) -> None:
-        for t, s in self._by_rule_plan["decoupled"]:
+    def _apply_parameter_rules(self, plan: list[Any]) -> None:
+        """Each (rule, op, selection, state) of ``plan``, in order, on the parameters that have a gradient
+        (a parameter the step does not update is left alone)."""
+        for rule, op, s, state in plan:
             if s.param.grad is not None:
-                t.apply_decay_(s.param, self._lr_of(s.param), s.mask)
-
-    def _apply_proximal(self) -> None:
-        for t, s in self._by_rule_plan["proximal"]:
-            if s.param.grad is not None:
-                t.apply_prox_(s.param, self._lr_of(s.param), s.mask)
-
-    def _apply_cumulative(self) -> None:
-        # Tsuruoka et al. (2009), Fig. 2: u is the total L1 penalty each weight could have received,
-        # q the total it did receive; after the gradient step each weight is clipped toward zero by
-        # u ∓ q, never across it.
-        for i, t in enumerate(self.terms):
-            if t.update != "cumulative":
-                continue
-            for s, st in zip(self.selections[i], self._cumulative[i]):
-                if s.param.grad is None:
-                    continue
-                st["u"] += self._lr_of(s.param) * t.strength
-                w, q, u = s.param, st["q"], st["u"].to(s.param.dtype)
-                z = w.clone()
-                pos = torch.clamp(w - (u + q), min=0.0)
-                neg = torch.clamp(w + (u - q), max=0.0)
-                new = torch.where(w > 0, pos, torch.where(w < 0, neg, w))
-                if s.mask is not None:
-                    new = torch.where(s.mask, new, w)
-                w.copy_(new)
-                q += w - z
+                rule.apply_(op, s.param, self._lr_of(s.param), s.mask, state)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         self.optimizer.zero_grad(set_to_none=set_to_none)
