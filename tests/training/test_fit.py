@@ -125,7 +125,7 @@ class _WithSpare(nn.Module):
 @pytest.mark.parametrize("spare", [math.nan, math.inf, -math.inf])
 def test_a_non_finite_parameter_the_loss_never_reads_stops_training_as_diverged(
         spare: float, concat_max: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sys.modules["reglab.training.engine"], "_CONCAT_MAX", concat_max)  # where fit() reads it
+    monkeypatch.setattr(sys.modules["reglab.training.monitor"], "_CONCAT_MAX", concat_max)  # where ParameterCheck reads it
     x = torch.randn(40, 5, generator=torch.Generator().manual_seed(0))
     res = fit(_WithSpare(spare), (x, x[:, 0]), lr=0.01, steps=20, on_divergence="stop")
     assert res.status == "diverged"

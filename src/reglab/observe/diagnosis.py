@@ -110,6 +110,12 @@ class Diagnosis:
             )
         return "\n".join(lines)
 
+    def __repr__(self) -> str:
+        """The number of weights in each class present, and the null-model verdict (never the table)."""
+        counts = ", ".join(f"{cls}={n}" for cls in CLASSES if (n := self.counts.get(cls, 0)))
+        null = "" if self.null_model is None else f", null_model={bool(self.null_model['is_null'])}"
+        return f"Diagnosis({len(self.per_weight)} weights: {counts or 'none'}{null})"
+
     def _repr_html_(self) -> str:  # pragma: no cover - notebook nicety
         return "<pre>" + str(self) + "</pre>"
 

@@ -89,6 +89,16 @@ class Trajectory:
     def __len__(self) -> int:
         return len(self.steps)
 
+    def __repr__(self) -> str:
+        """Shapes and counts, never the arrays.
+
+        >>> Trajectory(np.arange(3), ["w[0]", "w[1]"], np.zeros((3, 2)))
+        Trajectory(3 recorded steps (0 to 2), 2 weights, 0 tensors summarised, grads=no)
+        """
+        span = f" ({int(self.steps[0])} to {int(self.steps[-1])})" if len(self.steps) else ""
+        return (f"Trajectory({len(self.steps)} recorded steps{span}, {len(self.names)} weights, "
+                f"{len(self.tensor_names)} tensors summarised, grads={'no' if self.grads is None else 'yes'})")
+
     def index(self, name: str) -> int:
         """Column of weight ``name`` in ``values`` / ``grads``.
 

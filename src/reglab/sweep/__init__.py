@@ -25,6 +25,7 @@ import pandas as pd
 
 from reglab._hold import hold_point
 from reglab.data import Dataset
+from reglab.losses import MODEL_OF_TASK
 from reglab.sweep.batched import (
     BatchedExecutor,
     batch_key,
@@ -134,9 +135,6 @@ def run_sweep(sweep: Mapping[str, Any] | list[Run], out: str | Path, executor: s
     return summary
 
 
-_MODEL_OF_TASK: Final = {"regression": "linear", "binary": "logistic", "multiclass": "softmax"}
-
-
 def _fit_on(spec: Mapping[str, Any], data: Dataset) -> FitResult:
     """``fit()`` on a run spec with ``data`` in place of the one the spec names (divergence stops)."""
     from reglab.penalties import penalty_from_config
@@ -145,7 +143,7 @@ def _fit_on(spec: Mapping[str, Any], data: Dataset) -> FitResult:
 
     s = validate_spec(spec)
     kwargs: dict[str, Any] = {k: v for k, v in s.items() if k not in ("data", "penalties", "dtype", "model")}
-    kwargs.update(model=s.get("model") or _MODEL_OF_TASK[data.task], data=data, on_divergence="stop",
+    kwargs.update(model=s.get("model") or MODEL_OF_TASK[data.task], data=data, on_divergence="stop",
                   penalties=[penalty_from_config(p) for p in s.get("penalties") or []])
     if "dtype" in s:
         kwargs["dtype"] = DTYPES[s["dtype"]]

@@ -63,8 +63,12 @@ def save_checkpoint(path: str | os.PathLike[str], state: Mapping[str, Any]) -> N
     atomic_write_bytes(path, body + hashlib.sha256(body).digest() + _MAGIC)
 
 
-def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+def load_checkpoint(path: str | os.PathLike[str],
+                    map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read a checkpoint written by :func:`save_checkpoint`; :class:`CheckpointError` names the file if bad.
+
+    Its tensors are loaded onto ``map_location`` (the run's device; a checkpoint written on a GPU
+    loads on a CPU-only machine with the default).
 
     Raises
     ------
@@ -85,7 +89,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     if hashlib.sha256(body).digest() != digest:
         raise CheckpointError(f"Checkpoint {str(p)!r} is corrupted (its SHA-256 does not match its content): {advice}")
     try:
-        state = torch.load(io.BytesIO(body), map_location="cpu", weights_only=True)
+        state = torch.load(io.BytesIO(body), map_location=map_location, weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unpickling failure is a bad file, named
         raise CheckpointError(f"Checkpoint {str(p)!r} could not be read safely ({type(err).__name__}: {err}); "
                               f"{advice}") from err

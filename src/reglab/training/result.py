@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
@@ -44,8 +45,19 @@ class History:
         return len(self.step)
 
     def to_dict(self) -> dict[str, list[float] | list[int]]:
+        """The five columns as lists, keyed by name (what a checkpoint saves)."""
         return {"step": self.step, "data_loss": self.data_loss, "penalty": self.penalty,
                 "objective": self.objective, "lr": self.lr}
+
+    @classmethod
+    def from_dict(cls, columns: Mapping[str, Any]) -> History:
+        """The history :meth:`to_dict` wrote (a copy of its lists).
+
+        >>> h = History(); h.append(0, 1.0, 0.5, 0.1)
+        >>> History.from_dict(h.to_dict()) == h
+        True
+        """
+        return cls(**{key: list(columns[key]) for key in ("step", "data_loss", "penalty", "objective", "lr")})
 
     def to_pandas(self) -> Any:
         """The history as a DataFrame, one row per logged step."""
@@ -54,7 +66,7 @@ class History:
         return pd.DataFrame(self.to_dict())
 
 
-@dataclass
+@dataclass(repr=False)
 class FitResult:
     """The outcome of :func:`fit`.
 
@@ -62,7 +74,8 @@ class FitResult:
     ----------
     model : nn.Module
         The trained model (trained in place when an ``nn.Module`` was given).
-    data : Dataset
+    data : Dataset or None
+        The training data on the run's device; None when it came from a data loader.
     loss : Loss
     terms : list of penalty terms
     optimizer : Regularized
@@ -80,7 +93,7 @@ class FitResult:
     """
 
     model: nn.Module
-    data: Dataset
+    data: Dataset | None
     loss: Loss
     terms: list[AbstractPenalty]
     optimizer: Regularized
@@ -96,15 +109,45 @@ class FitResult:
     def trajectory(self) -> Any:
         return None if self.recorder is None else self.recorder.trajectory()
 
+    def __repr__(self) -> str:
+        """One line: status, steps, losses, terms, the model's size and the data's shape (never the arrays).
+
+        >>> import reglab
+        >>> from reglab.data import zero_column
+        >>> reglab.fit("linear", zero_column(n=50, p=3), penalties=[reglab.L2(0.1)], steps=20)  # doctest: +ELLIPSIS
+        FitResult(status='max_steps', steps=20, data_loss=..., penalty=..., objective=..., lr=0.1, terms=[L2(0.1)], model=LinearModel(4 parameters in 2 tensors), data=X(50, 3) y(50,) on cpu, elapsed=...s)
+        """
+        h = self.history
+        losses = "no history" if not len(h) else (
+            f"data_loss={h.data_loss[-1]:.6g}, penalty={h.penalty[-1]:.6g}, objective={h.objective[-1]:.6g}")
+        params = list(self.model.parameters())
+        model = f"{type(self.model).__name__}({sum(p.numel() for p in params)} parameters in {len(params)} tensors)"
+        data = "a data loader" if self.data is None else (
+            f"X{tuple(self.data.X.shape)} y{tuple(self.data.y.shape)} on {self.data.device}")
+        terms = repr(self.terms)
+        if len(terms) > 160:
+            terms = terms[:157] + "..."
+        recorded = "" if self.recorder is None else ", recorded"
+        return (f"FitResult(status={self.status!r}, steps={self.steps_run}, {losses}, lr={self.lr:.6g}, "
+                f"terms={terms}, model={model}, data={data}{recorded}, elapsed={self.elapsed:.3g}s)")
+
     @torch.no_grad()
     def predict(self, X: Any) -> Tensor:
-        """Model output (logits for logistic / softmax) on ``X`` of shape (n, n_features)."""
-        X = torch.as_tensor(np.asarray(X) if not isinstance(X, Tensor) else X, dtype=self.data.X.dtype)
+        """Model output (logits for logistic / softmax) on ``X`` of shape (n, n_features), on the model's device."""
+        first = next(iter(self.model.parameters()))
+        dtype = first.dtype if self.data is None else self.data.X.dtype
+        X = torch.as_tensor(np.asarray(X) if not isinstance(X, Tensor) else X, dtype=dtype, device=first.device)
         return self.model(X)
 
     @torch.no_grad()
     def data_loss(self, split: Literal["train", "test"] = "train") -> float | None:
-        """Mean data loss on the training or held-out data (None when there is no held-out data)."""
+        """Mean data loss on the training or held-out data (None when there is no held-out data).
+
+        For a run on a data loader: the training loss is the history's last entry (the loss over one
+        full pass of the loader at the final weights); there is no held-out data.
+        """
+        if self.data is None:
+            return self.history.data_loss[-1] if split == "train" and len(self.history) else None
         X, y = (self.data.X, self.data.y) if split == "train" else (self.data.X_test, self.data.y_test)
         if X is None or y is None:
             return None
@@ -112,6 +155,8 @@ class FitResult:
 
     def null_loss(self, split: Literal["train", "test"] = "train") -> float | None:
         """Loss of the null model (best constant fitted on the training targets) on ``split``."""
+        if self.data is None:
+            return None
         y_eval = self.data.y if split == "train" else self.data.y_test
         if y_eval is None:
             return None
