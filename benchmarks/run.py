@@ -31,7 +31,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import (  # noqa: E402
     Row,
-    ar1_design,
     lasso_objective,
     load_average,
     logistic_classification,
@@ -43,7 +42,6 @@ from _harness import (  # noqa: E402
     sparse_regression,
     time_best_of,
     time_once,
-    time_pair,
     write_atomic,
 )
 
@@ -203,8 +201,6 @@ def _lasso_data() -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
 def case_lasso(repeats: int, data: tuple) -> list[Row]:
     from sklearn.linear_model import Lasso
 
-    from reglab import solvers as _path
-
     X, y, _, alpha = data
     lam = 2.0 * alpha  # sklearn: ‖r‖²/(2n) + α‖w‖₁ is half of reglab's mean r² + λ‖w‖₁ at λ = 2α
     tight_ref = Lasso(alpha=alpha, tol=1e-14, max_iter=1_000_000, precompute=True).fit(X, y)
@@ -240,7 +236,7 @@ def case_lasso(repeats: int, data: tuple) -> list[Row]:
 
     # the estimators' default solver (reglab.sklearn): the exact active-set method on the Gram form
     def est_at(tol: float):
-        return lambda: _path.solve_linear(X, y, loss="squared", alpha=lam, l1_ratio=1.0, tol=tol, max_iter=10_000)
+        return lambda: solvers.solve_linear(X, y, loss="squared", alpha=lam, l1_ratio=1.0, tol=tol, max_iter=10_000)
 
     def gap_est(tol: float) -> float:
         s = est_at(tol)()
@@ -264,8 +260,6 @@ def case_lasso(repeats: int, data: tuple) -> list[Row]:
 
 def case_path(repeats: int, data: tuple) -> list[Row]:
     from sklearn.linear_model import lasso_path
-
-    from reglab import solvers as _path
 
     X, y, alphas, _ = data
     Xc, yc = X - X.mean(0), y - y.mean()  # lasso_path fits no intercept: both sides on centred data
@@ -297,9 +291,9 @@ def case_path(repeats: int, data: tuple) -> list[Row]:
 
     # the estimators' path (reglab.sklearn.regularization_path): active set, support carried from λ to λ
     def est_at(tol: float):
-        return lambda: _path.linear.path_solutions(Xc, yc, loss="squared", alphas=lams, l1_ratio=1.0,
-                                            penalty_factor=np.ones(X.shape[1]), fit_intercept=False, tol=tol,
-                                            max_iter=10_000)[0][:, :, 0]
+        return lambda: solvers.linear.path_solutions(Xc, yc, loss="squared", alphas=lams, l1_ratio=1.0,
+                                                     penalty_factor=np.ones(X.shape[1]), fit_intercept=False,
+                                                     tol=tol, max_iter=10_000)[0][:, :, 0]
 
     t_est, g_est = loosest_reaching(lambda tol: worst(list(est_at(tol)())), GAP)
     t_o, t_e, ref_name, t_r, times = _time_with_estimator(cands, ours_at(t_ours),
@@ -323,8 +317,6 @@ LOGISTIC_TOLS = (1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8)
 
 def case_logistic(repeats: int) -> list[Row]:
     from sklearn.linear_model import LogisticRegression
-
-    from reglab import solvers as _path
 
     X, y = logistic_classification(20_000, 500, 0.5, seed=3)
     n = len(X)
@@ -351,8 +343,8 @@ def case_logistic(repeats: int) -> list[Row]:
         rho = 1.0 if l1 > 0 else 0.0
 
         def est_at(tol: float, fi=fi, rho=rho, lam=max(l1, l2)):
-            return lambda: _path.solve_linear(X, y, loss="logistic", alpha=lam, l1_ratio=rho, fit_intercept=fi,
-                                              tol=tol, max_iter=1000)
+            return lambda: solvers.solve_linear(X, y, loss="logistic", alpha=lam, l1_ratio=rho, fit_intercept=fi,
+                                                tol=tol, max_iter=1000)
 
         # F*: a tight sklearn run (computed once, untimed), lowered by any better objective seen below;
         # each solver's ladder runs are timed once (the logistic fits are too slow here to repeat the
@@ -438,8 +430,6 @@ def _ec(s):
 def case_ridge(repeats: int, data: tuple) -> list[Row]:
     from sklearn.linear_model import Ridge
 
-    from reglab import solvers as _path
-
     X, y, _, _ = data
     n = len(X)
     lam = 1e-2
@@ -454,7 +444,7 @@ def case_ridge(repeats: int, data: tuple) -> list[Row]:
         if t is not None:
             cands[f"Ridge({solver}, tol={t:g})"] = run(t)
     cands["ours"] = lambda: solvers.ridge_solve(X, y, lam)
-    cands["estimator"] = lambda: _path.solve_linear(X, y, loss="squared", alpha=lam, l1_ratio=0.0)
+    cands["estimator"] = lambda: solvers.solve_linear(X, y, loss="squared", alpha=lam, l1_ratio=0.0)
     s = cands["ours"]()
     g_ours = relative_gap(ridge_objective(X, y, s.coef, s.intercept, lam), best)
     times = time_best_of(cands, repeats)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -10,7 +11,17 @@ import pytest
 import torch
 
 import reglab
-from reglab.data import SCENARIOS, Dataset, as_dataset, from_file, load_dataset, pure_noise, zero_column
+from reglab.data import (
+    SCENARIOS,
+    BatchStream,
+    Dataset,
+    as_dataset,
+    from_file,
+    is_batch_source,
+    load_dataset,
+    pure_noise,
+    zero_column,
+)
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(20, 3))
@@ -151,3 +162,45 @@ def test_file_errors_name_the_problem(tmp_path) -> None:
     pd.DataFrame({"a": ["x", "y"], "y": [0.0, 1.0]}).to_csv(tmp_path / "s.csv", index=False)
     with pytest.raises(TypeError, match=r"Feature column\(s\) \['a'\] of s.csv are not numeric"):
         from_file(tmp_path / "s.csv", "y")
+
+
+# -- devices and minibatch sources -------------------------------------------------------------------
+
+
+def test_dataset_to_device_moves_every_tensor_and_keeps_dtypes() -> None:
+    ds = replace(zero_column(n=20, p=3, n_test=4), sample_weight=torch.ones(20, dtype=torch.float64))
+    assert ds.to_device(torch.device("cpu")) is ds
+    moved = ds.to_device("meta")
+    for a, b in ((moved.X, ds.X), (moved.y, ds.y), (moved.X_test, ds.X_test), (moved.y_test, ds.y_test),
+                 (moved.sample_weight, ds.sample_weight)):
+        assert a.device.type == "meta" and a.dtype == b.dtype and a.shape == b.shape
+    assert moved.device.type == "meta"
+
+
+def test_is_batch_source_tells_loaders_from_data_in_memory() -> None:
+    from torch.utils.data import DataLoader, TensorDataset
+
+    X, y = np.zeros((4, 2)), np.zeros(4)
+    for data in [(X, y), [X, y], (X, y, X, y), Dataset.from_arrays(X, y), X, torch.zeros(4, 2), "file.csv"]:
+        assert not is_batch_source(data)
+    assert is_batch_source(DataLoader(TensorDataset(torch.zeros(4, 2), torch.zeros(4)), batch_size=2))
+    assert is_batch_source(iter([(X, y)]))
+
+
+def test_batch_stream_cycles_epochs_casts_and_flattens_a_column_target() -> None:
+    batches = [(np.ones((3, 2), dtype=np.float32), np.arange(3.0)[:, None]), (np.zeros((1, 2)), [5.0])]
+    stream = BatchStream(batches, torch.float64, torch.device("cpu"))
+    seen = [stream.next() for _ in range(5)]
+    assert [len(x) for x, _ in seen] == [3, 1, 3, 1, 3] and stream.epoch == 2
+    assert all(x.dtype == torch.float64 and y.dtype == torch.float64 and y.ndim == 1 for x, y in seen)
+    assert [len(x) for x, _ in stream.one_epoch()] == [3, 1]
+    labels = BatchStream([(np.ones((2, 2)), np.array([0.0, 2.0]))], torch.float32, torch.device("cpu"),
+                         task="multiclass")
+    assert labels.next()[1].dtype == torch.int64
+
+
+def test_batch_stream_names_a_bad_batch() -> None:
+    with pytest.raises(ValueError, match=r"must have shape \(batch_size, n_features\)"):
+        BatchStream([(np.ones(3), np.ones(3))], torch.float64, torch.device("cpu")).next()
+    with pytest.raises(ValueError, match=r"y must have shape \(3,\)"):
+        BatchStream([(np.ones((3, 2)), np.ones(2))], torch.float64, torch.device("cpu")).next()

@@ -98,3 +98,18 @@ def test_get_loss_by_name_and_as_given() -> None:
 def test_unknown_loss_name_is_refused() -> None:
     with pytest.raises(ValueError, match=r"Unknown loss 'mae'\. Choose one of squared, logistic, cross_entropy"):
         get_loss("mae")
+
+
+def test_each_loss_is_canonical_for_one_task_and_the_table_reads_both_ways() -> None:
+    from reglab.losses import CANONICAL, LOSS_OF_TASK, TASK_OF_LOSS, TASKS
+
+    assert set(LOSSES) == set(TASK_OF_LOSS) and len(CANONICAL) == len(TASKS) == len(set(TASKS))
+    for name in LOSSES:
+        assert get_loss(name).task == TASK_OF_LOSS[name] and LOSS_OF_TASK[get_loss(name).task] == name
+
+
+def test_a_weighted_loss_with_equal_weights_is_the_unweighted_mean() -> None:
+    out, y = torch.as_tensor(RNG.normal(size=(40, 3))), torch.as_tensor(Y_CLS)
+    loss = CrossEntropy()
+    assert float(loss(out, y, torch.full((40,), 2.5, dtype=torch.float64))) == pytest.approx(
+        float(loss(out, y)), rel=1e-14)

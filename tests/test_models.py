@@ -92,3 +92,12 @@ def test_default_on_keeps_weights_of_an_mlp_only() -> None:
 def test_bad_model_arguments_are_refused(call, pattern: str) -> None:
     with pytest.raises(ValueError, match=pattern):
         call()
+
+
+def test_each_linear_kind_pairs_with_the_canonical_loss_of_its_task() -> None:
+    from reglab.losses import LOSS_OF_TASK, MODEL_OF_TASK, TASK_OF_MODEL
+    from reglab.models import MODELS
+
+    for task, kind in MODEL_OF_TASK.items():
+        assert TASK_OF_MODEL[kind] == task and LinearModel(2, 1, kind).default_loss == LOSS_OF_TASK[task]
+    assert MODELS == (*MODEL_OF_TASK.values(), "mlp")

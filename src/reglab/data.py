@@ -7,7 +7,7 @@ a task (regression, binary, multiclass), classes mapped to 0..K−1, and torch t
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
@@ -18,21 +18,24 @@ from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_array, check_consistent_length
 from torch import Tensor
 
+from reglab import _checks
+from reglab.losses import TASKS
+
 __all__ = [
+    "BUNDLED",
+    "SCENARIOS",
+    "BatchStream",
     "Dataset",
     "as_dataset",
     "check_sample_weight",
     "from_file",
+    "is_batch_source",
     "linear_regression",
     "load_dataset",
     "pure_noise",
     "sparse_regression",
     "zero_column",
-    "SCENARIOS",
-    "BUNDLED",
 ]
-
-TASKS: Final = ("regression", "binary", "multiclass")
 
 
 @dataclass(frozen=True)
@@ -163,6 +166,28 @@ class Dataset:
             sample_weight=cast(self.sample_weight),
         )
 
+    @property
+    def device(self) -> torch.device:
+        """The device the training tensors live on."""
+        return self.X.device
+
+    def to_device(self, device: torch.device | str) -> Dataset:
+        """The same data with every tensor on ``device`` (itself when it is already there).
+
+        >>> ds = Dataset.from_arrays([[0.0], [1.0]], [1.0, 2.0])
+        >>> ds.to_device("cpu") is ds, ds.to_device("cpu").device
+        (True, device(type='cpu'))
+        """
+        device = torch.device(device)
+        if self.X.device == device and self.y.device == device:
+            return self
+
+        def move(t: Tensor | None) -> Tensor | None:
+            return None if t is None else t.to(device)
+
+        return replace(self, X=move(self.X), y=move(self.y), X_test=move(self.X_test), y_test=move(self.y_test),
+                       sample_weight=move(self.sample_weight))
+
     def split(self, test_size: float = 0.25, seed: int = 0) -> Dataset:
         """Hold out a random ``test_size`` fraction of the training data (stratified for classes)."""
         from sklearn.model_selection import train_test_split
@@ -176,7 +201,7 @@ class Dataset:
 
 
 def check_sample_weight(sample_weight: Any, n_samples: int, dtype: torch.dtype = torch.float64) -> Tensor:
-    """Validate sample weights as scikit-learn's ``_check_sample_weight`` does, as a tensor.
+    """Sample weights checked by :func:`reglab._checks.check_sample_weight` (scikit-learn's words), as a tensor.
 
     Parameters
     ----------
@@ -198,11 +223,8 @@ def check_sample_weight(sample_weight: Any, n_samples: int, dtype: torch.dtype =
     ...
     ValueError: Sample weights must contain at least one non-zero number.
     """
-    from sklearn.utils.validation import _check_sample_weight
-
     np_dtype = np.float32 if dtype == torch.float32 else np.float64
-    w = _check_sample_weight(_to_numpy(sample_weight), np.empty((n_samples, 0)), dtype=np_dtype,
-                             ensure_non_negative=True)
+    w = _checks.check_sample_weight(_to_numpy(sample_weight), n_samples, np_dtype)
     return torch.as_tensor(w if w.flags.writeable else w.copy(), dtype=dtype)
 
 
@@ -290,6 +312,102 @@ def as_dataset(data: Dataset | tuple[Any, Any] | Sequence[Any], *, task: str | N
         f"data must be a reglab.data.Dataset, an (X, y) pair or an (X, y, X_test, y_test) tuple; "
         f"got {type(data).__name__}."
     )
+
+
+def is_batch_source(data: Any) -> bool:
+    """Whether ``data`` is a source of minibatches (a ``DataLoader`` or another iterable of ``(X, y)`` batches)
+    rather than data held in memory (a :class:`Dataset`, an ``(X, y)`` tuple or list, an array).
+
+    >>> is_batch_source(([[0.0]], [1.0])), is_batch_source(torch.utils.data.DataLoader([(torch.zeros(1), 1.0)]))
+    (False, True)
+    """
+    if isinstance(data, (Dataset, tuple, list, str, bytes, Mapping, np.ndarray, Tensor)):
+        return False
+    return isinstance(data, torch.utils.data.DataLoader) or isinstance(data, Iterable)
+
+
+class BatchStream:
+    """``(X, y)`` minibatches from a re-iterable source (a ``DataLoader``), epoch after epoch, on one device.
+
+    Each :meth:`next` is the source's next batch as tensors of ``dtype`` on ``device`` (X of shape
+    (batch, n_features); y of shape (batch,): a column (batch, 1) is flattened; class indices as
+    int64 for ``task="multiclass"``); when the source is exhausted a new epoch starts with a fresh
+    ``iter(source)``, so a ``DataLoader`` with ``shuffle=True`` reshuffles as it does in a hand loop.
+    Targets are taken as given: classes must already be 0..K−1 (0/1 for a binary task).
+
+    Parameters
+    ----------
+    source : iterable of (X, y)
+        Re-iterable: every ``iter(source)`` is one epoch (a generator is exhausted after one).
+    dtype : torch.dtype
+        Floating dtype of X (and of y unless the task is multiclass).
+    device : torch.device
+    task : {"regression", "binary", "multiclass"}, optional
+
+    Examples
+    --------
+    >>> loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.ones(5, 2), torch.zeros(5)),
+    ...                                      batch_size=2)
+    >>> stream = BatchStream(loader, torch.float64, torch.device("cpu"))
+    >>> [len(stream.next()[0]) for _ in range(4)], stream.epoch
+    ([2, 2, 1, 2], 1)
+    """
+
+    def __init__(self, source: Iterable[Any], dtype: torch.dtype, device: torch.device, task: str | None = None) -> None:
+        self.source, self.dtype, self.device, self.task = source, dtype, device, task
+        self.epoch = 0
+        self._it = iter(source)
+        self._peeked: tuple[Tensor, Tensor] | None = None
+
+    def _as_batch(self, batch: Any) -> tuple[Tensor, Tensor]:
+        if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+            raise TypeError(f"Each batch of the data loader must be an (X, y) pair; got {type(batch).__name__}"
+                            + (f" of length {len(batch)}" if isinstance(batch, (tuple, list)) else "") + ".")
+        X = torch.as_tensor(_to_numpy_or_tensor(batch[0]))
+        y = torch.as_tensor(_to_numpy_or_tensor(batch[1]))
+        if X.ndim != 2:
+            raise ValueError(f"A batch's X must have shape (batch_size, n_features); got shape {tuple(X.shape)}.")
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        if y.ndim != 1 or len(y) != len(X):
+            raise ValueError(f"A batch's y must have shape ({len(X)},) to match X; got shape {tuple(y.shape)}.")
+        y_dtype = torch.int64 if self.task == "multiclass" else self.dtype
+        return (X.to(device=self.device, dtype=self.dtype, non_blocking=True),
+                y.to(device=self.device, dtype=y_dtype, non_blocking=True))
+
+    def peek(self) -> tuple[Tensor, Tensor]:
+        """The batch the next :meth:`next` returns (to read the shapes before training)."""
+        if self._peeked is None:
+            self._peeked = self._next_raw()
+        return self._peeked
+
+    def _next_raw(self) -> tuple[Tensor, Tensor]:
+        try:
+            return self._as_batch(next(self._it))
+        except StopIteration:
+            self.epoch += 1
+            self._it = iter(self.source)
+            try:
+                return self._as_batch(next(self._it))
+            except StopIteration:
+                raise ValueError("The data loader yielded no batch (it is empty, or a generator that was "
+                                 "already exhausted: give a re-iterable such as a DataLoader).") from None
+
+    def next(self) -> tuple[Tensor, Tensor]:
+        """The next ``(X, y)`` batch; a new epoch starts when the source is exhausted."""
+        if self._peeked is not None:
+            batch, self._peeked = self._peeked, None
+            return batch
+        return self._next_raw()
+
+    def one_epoch(self) -> Iterator[tuple[Tensor, Tensor]]:
+        """One full pass over the source (a fresh ``iter``), independent of :meth:`next`'s position."""
+        for batch in self.source:
+            yield self._as_batch(batch)
+
+
+def _to_numpy_or_tensor(a: Any) -> Any:
+    return a if isinstance(a, (Tensor, np.ndarray)) else np.asarray(a)
 
 
 # -- scenarios of the claims -----------------------------------------------------------------------

@@ -21,9 +21,40 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["CURVATURE", "CrossEntropy", "Logistic", "Loss", "Squared", "get_loss", "weighted_mean", "LOSSES"]
+__all__ = [
+    "CANONICAL",
+    "CURVATURE",
+    "LOSSES",
+    "LOSS_OF_MODEL",
+    "LOSS_OF_TASK",
+    "MODEL_OF_TASK",
+    "TASKS",
+    "TASK_OF_LOSS",
+    "TASK_OF_MODEL",
+    "CrossEntropy",
+    "Logistic",
+    "Loss",
+    "Squared",
+    "get_loss",
+    "weighted_mean",
+]
 
 _EPS: Final = 1e-12
+
+# The one table of tasks: each task's canonical loss and the linear model (``LinearModel.kind``) that
+# pairs with it. Every task ↔ loss ↔ model lookup in reglab reads one of the views below.
+CANONICAL: Final = (
+    # task          loss             linear model
+    ("regression", "squared", "linear"),
+    ("binary", "logistic", "logistic"),
+    ("multiclass", "cross_entropy", "softmax"),
+)
+TASKS: Final = tuple(task for task, _, _ in CANONICAL)
+LOSS_OF_TASK: Final = {task: loss for task, loss, _ in CANONICAL}
+TASK_OF_LOSS: Final = {loss: task for task, loss, _ in CANONICAL}
+MODEL_OF_TASK: Final = {task: model for task, _, model in CANONICAL}
+TASK_OF_MODEL: Final = {model: task for task, _, model in CANONICAL}
+LOSS_OF_MODEL: Final = {model: loss for _, loss, model in CANONICAL}
 
 
 def weighted_mean(values: Tensor, sample_weight: Tensor) -> Tensor:
@@ -42,14 +73,24 @@ class Loss(ABC):
     """A mean data loss over samples, and the best constant prediction for it."""
 
     name: str = ""
-    task: str = ""
 
-    @abstractmethod
+    @property
+    def task(self) -> str:
+        """The task the loss is canonical for (:data:`TASK_OF_LOSS`)."""
+        return TASK_OF_LOSS[self.name]
+
     def __call__(self, output: Tensor, y: Tensor, sample_weight: Tensor | None = None) -> Tensor:
         """Mean loss of model ``output`` against targets ``y`` (a 0-d tensor).
 
         With ``sample_weight`` of shape (n,), the weighted mean of :meth:`per_sample`.
         """
+        if sample_weight is not None:
+            return weighted_mean(self.per_sample(output, y), sample_weight)
+        return self.mean(output, y)
+
+    @abstractmethod
+    def mean(self, output: Tensor, y: Tensor) -> Tensor:
+        """The unweighted mean loss (a 0-d tensor), by the fastest route to it."""
 
     @abstractmethod
     def per_sample(self, output: Tensor, y: Tensor) -> Tensor:
@@ -79,11 +120,8 @@ class Squared(Loss):
     """
 
     name = "squared"
-    task = "regression"
 
-    def __call__(self, output: Tensor, y: Tensor, sample_weight: Tensor | None = None) -> Tensor:
-        if sample_weight is not None:
-            return weighted_mean(self.per_sample(output, y), sample_weight)
+    def mean(self, output: Tensor, y: Tensor) -> Tensor:
         return (y.reshape(output.shape) - output).square().mean()
 
     def per_sample(self, output: Tensor, y: Tensor) -> Tensor:
@@ -99,11 +137,8 @@ class Logistic(Loss):
     """Mean binary NLL of labels {0, 1} given logits; the null model predicts logit(mean y)."""
 
     name = "logistic"
-    task = "binary"
 
-    def __call__(self, output: Tensor, y: Tensor, sample_weight: Tensor | None = None) -> Tensor:
-        if sample_weight is not None:
-            return weighted_mean(self.per_sample(output, y), sample_weight)
+    def mean(self, output: Tensor, y: Tensor) -> Tensor:
         return F.binary_cross_entropy_with_logits(output.reshape(-1), y.reshape(-1).to(output.dtype))
 
     def per_sample(self, output: Tensor, y: Tensor) -> Tensor:
@@ -119,11 +154,8 @@ class CrossEntropy(Loss):
     """Mean softmax NLL of integer labels given logits; the null model predicts log class frequencies."""
 
     name = "cross_entropy"
-    task = "multiclass"
 
-    def __call__(self, output: Tensor, y: Tensor, sample_weight: Tensor | None = None) -> Tensor:
-        if sample_weight is not None:
-            return weighted_mean(self.per_sample(output, y), sample_weight)
+    def mean(self, output: Tensor, y: Tensor) -> Tensor:
         return F.cross_entropy(output, y.reshape(-1).long())
 
     def per_sample(self, output: Tensor, y: Tensor) -> Tensor:

@@ -16,7 +16,9 @@ from typing import Final
 import torch
 from torch import Tensor, nn
 
-__all__ = ["LinearModel", "MLP", "build_model", "linear", "logistic", "mlp", "softmax", "MODELS"]
+from reglab.losses import LOSS_OF_MODEL
+
+__all__ = ["MLP", "MODELS", "LinearModel", "build_model", "linear", "logistic", "mlp", "softmax"]
 
 ACTIVATIONS: Final[dict[str, type[nn.Module]]] = {
     "relu": nn.ReLU,
@@ -51,8 +53,6 @@ class LinearModel(nn.Module):
     Shapes: input (n, n_features), output (n, n_outputs) — logits for logistic and softmax.
     """
 
-    DEFAULT_LOSS: Final = {"linear": "squared", "logistic": "logistic", "softmax": "cross_entropy"}
-
     def __init__(
         self,
         n_features: int,
@@ -64,7 +64,7 @@ class LinearModel(nn.Module):
         dtype: torch.dtype = torch.float64,
     ) -> None:
         super().__init__()
-        if kind not in self.DEFAULT_LOSS:
+        if kind not in LOSS_OF_MODEL:
             raise ValueError(f"Unknown linear model kind {kind!r}; choose linear, logistic or softmax.")
         self.kind = kind
         # skip_init: no draw from the global RNG; the weights come from ``generator`` only
@@ -73,7 +73,8 @@ class LinearModel(nn.Module):
 
     @property
     def default_loss(self) -> str:
-        return self.DEFAULT_LOSS[self.kind]
+        """The canonical loss of the model's kind (:data:`reglab.losses.LOSS_OF_MODEL`)."""
+        return LOSS_OF_MODEL[self.kind]
 
     def forward(self, x: Tensor) -> Tensor:
         return self.linear(x)
@@ -160,7 +161,7 @@ def mlp(n_features: int, hidden: Sequence[int] = (32,), n_outputs: int = 1, acti
     return MLP(n_features, hidden, n_outputs, activation, generator=generator, dtype=dtype)
 
 
-MODELS: Final = ("linear", "logistic", "softmax", "mlp")
+MODELS: Final = (*LOSS_OF_MODEL, "mlp")  # the linear family (one kind per task), then the MLP
 
 
 def build_model(

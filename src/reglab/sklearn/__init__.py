@@ -9,7 +9,7 @@ from reglab.sklearn.estimators import (
     MLPClassifier,
     MLPRegressor,
 )
-from reglab.solvers import Path, regularization_path
+from reglab.solvers import Path, alphas_from_sklearn, regularization_path
 
 __all__ = ["GDClassifier", "GDClassifierCV", "GDRegressor", "GDRegressorCV", "MLPClassifier", "MLPRegressor", "Path",
-           "regularization_path"]
+           "alphas_from_sklearn", "regularization_path"]

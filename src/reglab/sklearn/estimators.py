@@ -41,48 +41,22 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.model_selection import check_cv
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import (
-    _check_sample_weight,
-    check_is_fitted,
-    validate_data,
-)
+from sklearn.utils.validation import check_is_fitted, validate_data
 
+from reglab._checks import check_choice, check_integer, check_real, check_sample_weight
 from reglab.exceptions import ConvergenceWarning
+from reglab.losses import TASK_OF_LOSS
 from reglab.solvers import alpha_grid, solve_linear
-from reglab.solvers.design import threads_for
+from reglab.solvers.design import encode_targets, loss_and_grad_z, threads_for
 from reglab.solvers.linear import _penalty_rho, check_penalty_factor, path_solutions
 
-__all__ = ["GDRegressor", "GDClassifier", "MLPRegressor", "MLPClassifier", "GDRegressorCV", "GDClassifierCV"]
+__all__ = ["GDClassifier", "GDClassifierCV", "GDRegressor", "GDRegressorCV", "MLPClassifier", "MLPRegressor"]
 
 
 PENALTIES: Final = ("l2", "l1", "elasticnet", None)
 
 
 UPDATES: Final = ("auto", "gradient", "proximal", "decoupled", "cumulative")
-
-
-def _check_choice(value: Any, name: str, choices: tuple[Any, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}.")
-
-
-def _check_real(value: Any, name: str, *, low: float = 0.0, low_open: bool = False,
-                high: float = math.inf) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number; got {type(value).__name__} {value!r}.")
-    v = float(value)
-    if not math.isfinite(v) or v < low or (low_open and v == low) or v > high:
-        bound = f"{'>' if low_open else '≥'} {low:g}" + (f" and ≤ {high:g}" if math.isfinite(high) else "")
-        raise ValueError(f"{name} must be finite and {bound}; got {value!r}.")
-    return v
-
-
-def _check_integer(value: Any, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer; got {type(value).__name__} {value!r}.")
-    if value < minimum:
-        raise ValueError(f"{name} must be ≥ {minimum}; got {value}.")
-    return int(value)
 
 
 def _seed(random_state: Any) -> int:
@@ -98,28 +72,23 @@ def _sample_weight(sample_weight: Any, X: np.ndarray) -> np.ndarray | None:
     """Validated weights of shape (n_samples,) (scikit-learn's checks and words), or None."""
     if sample_weight is None:
         return None
-    return _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+    return check_sample_weight(sample_weight, len(X))
 
 
 def _terms(penalty: str | None, alpha: float, rho: float, update: str, factor_masks: list[tuple[float, dict]]
            ) -> list[Any]:
-    """reglab terms: one per distinct non-zero penalty factor, each on its element masks."""
-    from reglab.penalties import L1, L2, ElasticNet
+    """reglab terms: one per distinct non-zero penalty factor, each on its element masks.
+
+    The penalty's class is its row of the registry (:data:`reglab.penalties.KINDS`); ``rho`` is given to
+    the kinds that take ``l1_ratio``.
+    """
+    from reglab.penalties import KINDS
 
     if penalty is None or alpha == 0.0:
         return []
-    terms = []
-    for f, on in factor_masks:
-        if f == 0.0:
-            continue
-        lam = alpha * f
-        if penalty == "l2":
-            terms.append(L2(lam, on=on, update=update))
-        elif penalty == "l1":
-            terms.append(L1(lam, on=on, update=update))
-        else:
-            terms.append(ElasticNet(lam, l1_ratio=rho, on=on, update=update))
-    return terms
+    row = KINDS[penalty]
+    extra = {"l1_ratio": rho} if any(f.name == "l1_ratio" for f in row.fields) else {}
+    return [row.cls(alpha * f, on=on, update=update, **extra) for f, on in factor_masks if f != 0.0]
 
 
 def _model_outputs(model: torch.nn.Module) -> int:
@@ -137,12 +106,12 @@ def _check_rule_with_engine(penalty: str | None, rho: float, update: str, optimi
     """
     if penalty is None:
         return
-    from reglab.training.resolve import _build_optimizer
+    from reglab.training import build_optimizer
     from reglab.updates import Regularized
 
     probe = torch.nn.Linear(1, 1)
     (term,) = _terms(penalty, 1.0, rho, update, [(1.0, None)])
-    Regularized(_build_optimizer(optimizer, list(probe.parameters()), 1.0, 0.9), probe, [term])
+    Regularized(build_optimizer(optimizer, list(probe.parameters()), 1.0, 0.9), probe, [term])
 
 
 def _factor_masks(factor: np.ndarray, first: str, first_shape: tuple[int, ...], others: list[str]
@@ -167,18 +136,18 @@ class _BaseGD(BaseEstimator):
 
 
     def _validate_common(self) -> tuple[float, float, int, float | None]:
-        _check_choice(self.penalty, "penalty", PENALTIES)
-        _check_choice(self.update, "update", UPDATES)
-        alpha = _check_real(self.alpha, "alpha")
+        check_choice(self.penalty, "penalty", PENALTIES)
+        check_choice(self.update, "update", UPDATES)
+        alpha = check_real(self.alpha, "alpha")
         rho = _penalty_rho(self.penalty, self.l1_ratio)
-        max_iter = _check_integer(self.max_iter, "max_iter", 1)
-        tol = None if self.tol is None else _check_real(self.tol, "tol")
+        max_iter = check_integer(self.max_iter, "max_iter", 1)
+        tol = None if self.tol is None else check_real(self.tol, "tol")
         if self.batch_size is not None:
-            _check_integer(self.batch_size, "batch_size", 1)
+            check_integer(self.batch_size, "batch_size", 1)
         if not isinstance(self.fit_intercept, (bool, np.bool_)):
             raise TypeError(f"fit_intercept must be a bool; got {self.fit_intercept!r}.")
         if not (isinstance(self.lr, str) and self.lr == "auto"):
-            _check_real(self.lr, "lr", low_open=True)
+            check_real(self.lr, "lr", low_open=True)
         return alpha, rho, max_iter, tol
 
     def _resolved_update(self) -> str:
@@ -193,7 +162,7 @@ class _BaseGD(BaseEstimator):
         from reglab.training import fit
 
         # X and y are validated and y encoded: the Dataset is built as is, not validated again
-        task = {"squared": "regression", "logistic": "binary", "cross_entropy": "multiclass"}[loss]
+        task = TASK_OF_LOSS[loss]
         data = Dataset(X=torch.as_tensor(_as_writable(X)), y=torch.as_tensor(_as_writable(y)), task=task,
                        classes=np.arange(_model_outputs(model)) if task == "multiclass" else None)
         # without tol or record the history only watches for divergence: ten looks are enough (a
@@ -579,7 +548,7 @@ class _MLPGD(_BaseGD):
         hidden = self.hidden_layer_sizes
         hidden = (hidden,) if isinstance(hidden, numbers.Integral) else tuple(hidden)
         for h in hidden:
-            _check_integer(h, "hidden_layer_sizes entries", 1)
+            check_integer(h, "hidden_layer_sizes entries", 1)
         p = X.shape[1]
         factor = check_penalty_factor(self.penalty_factor, p)
         update = self._resolved_update()
@@ -807,21 +776,21 @@ class _LinearCV(BaseEstimator):
             # ridge's largest λ is glmnet's value for ρ = 10⁻³, 10³× the lasso's: 10⁻⁶ of it reaches
             # the same smallest λ as the lasso's 10⁻³ (10⁻³ stopped at heavily shrunk fits)
             return 1e-6 if self.penalty == "l2" else 1e-3
-        return _check_real(self.eps, "eps", low_open=True, high=1.0)
+        return check_real(self.eps, "eps", low_open=True, high=1.0)
 
     def _fit_cv(self, X: np.ndarray, y: np.ndarray, loss: str, classifier: bool, y_raw: np.ndarray,
                 sample_weight: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """The CV loss of a fold is its held-out weighted mean loss; the fold means are averaged."""
         sw = sample_weight
-        _check_choice(self.penalty, "penalty", ("l2", "l1", "elasticnet"))
-        _check_choice(self.select, "select", ("min", "1se"))
+        check_choice(self.penalty, "penalty", ("l2", "l1", "elasticnet"))
+        check_choice(self.select, "select", ("min", "1se"))
         rho = _penalty_rho(self.penalty, self.l1_ratio)
-        tol = _check_real(self.tol, "tol")
-        max_iter = _check_integer(self.max_iter, "max_iter", 1)
+        tol = check_real(self.tol, "tol")
+        max_iter = check_integer(self.max_iter, "max_iter", 1)
         factor = check_penalty_factor(self.penalty_factor, X.shape[1])
         if self.alphas is None:
             grid = alpha_grid(X, y, loss=loss, l1_ratio=rho, fit_intercept=self.fit_intercept,
-                              penalty_factor=factor, n_alphas=_check_integer(self.n_alphas, "n_alphas"),
+                              penalty_factor=factor, n_alphas=check_integer(self.n_alphas, "n_alphas"),
                               eps=self._eps(), sample_weight=sw)
         else:
             grid = np.sort(np.asarray(self.alphas, dtype=np.float64).ravel())[::-1]
@@ -867,17 +836,9 @@ class _LinearCV(BaseEstimator):
 
 def _mean_loss(Z: np.ndarray, y: np.ndarray, loss: str, sample_weight: np.ndarray | None = None) -> float:
     """Mean loss of outputs Z (n, K) against y; the weighted mean Σwℓ/Σw with ``sample_weight``."""
-    from reglab.solvers.design import _loss_and_grad_z, _targets
-
-    Y = _targets(y, loss) if loss != "cross_entropy" else _onehot(y, Z.shape[1])
+    Y = encode_targets(y, loss, n_classes=Z.shape[1])
     unit = None if sample_weight is None else sample_weight * (len(sample_weight) / sample_weight.sum())
-    return _loss_and_grad_z(Z, Y, loss, unit)[0]
-
-
-def _onehot(y: np.ndarray, k: int) -> np.ndarray:
-    Y = np.zeros((len(y), k))
-    Y[np.arange(len(y)), np.asarray(y, dtype=np.int64)] = 1.0
-    return Y
+    return loss_and_grad_z(Z, Y, loss, unit)[0]
 
 
 class GDRegressorCV(RegressorMixin, _LinearCV):
