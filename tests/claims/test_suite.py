@@ -12,7 +12,8 @@ from reglab.claims import CLAIM_IDS, REGISTRY, RunConfig, get_claim, run_claim
 from reglab.claims.base import VERDICTS
 
 EXPECTED_IDS = ("stuck-weight", "l2-decay", "weak-dependence", "null-model", "init-independence", "l1-oscillation",
-                "l1-proximal", "sparsity", "adam-l2-vs-decay", "real-data")
+                "l1-proximal", "sparsity", "adam-l2-vs-decay", "real-data",
+                "dead-units", "normalization", "tsuruoka")
 
 
 def test_registry_holds_every_claim_in_report_order():

@@ -32,6 +32,9 @@ _MODULES: Final = {
     "sparsity": "sparsity",
     "adam-l2-vs-decay": "adam_l2_vs_decay",
     "real-data": "real_data",
+    "dead-units": "dead_units",
+    "normalization": "normalization",
+    "tsuruoka": "tsuruoka",
 }
 
 
