@@ -27,8 +27,11 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 __all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "clean_temporary", "fsync_dir"]
 
@@ -169,3 +172,50 @@ def clean_temporary(folder: str | os.PathLike[str]) -> int:
     for f in stale:
         f.unlink(missing_ok=True)
     return len(stale)
+
+
+def read_yaml_mapping(path: str | os.PathLike[str], what: str, expected: str,
+                      loader: type[yaml.SafeLoader] = yaml.SafeLoader) -> Mapping[str, Any]:
+    """Read a YAML file that must hold a mapping, with a safe loader; every failure is one clear error.
+
+    Parameters
+    ----------
+    path : str or PathLike
+    what : str
+        What the file is, for the messages ("Spec file", "Sweep file").
+    expected : str
+        What the mapping must hold, for the message when it is not a mapping.
+    loader : a ``yaml.SafeLoader`` subclass
+        Safe loaders only: no ``!!python/...`` tag builds an object.
+
+    Raises
+    ------
+    IsADirectoryError, FileNotFoundError
+        A folder, or nothing, at ``path``.
+    ValueError
+        Not YAML, not UTF-8, or not a mapping.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "s.yaml"; _ = p.write_text("a: 1")
+    >>> dict(read_yaml_mapping(p, "Spec file", "keys"))
+    {'a': 1}
+    """
+    path = Path(path)
+    if not issubclass(loader, yaml.SafeLoader):
+        raise TypeError("read_yaml_mapping reads with a SafeLoader (or a subclass) only.")
+    if path.is_dir():
+        raise IsADirectoryError(f"{what} {str(path)!r} is a folder; give the path of a YAML file in it.")
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} {str(path)!r} does not exist.")
+    try:
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506 - a SafeLoader, checked above
+    except yaml.YAMLError as err:  # includes a refused !!python/... tag: a safe loader builds no objects
+        detail = " ".join(str(err).split())
+        raise ValueError(f"{what} {str(path)!r} is not valid YAML: {detail}") from None
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{what} {str(path)!r} is not UTF-8 text: {err}") from None
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"{what} {str(path)!r} must hold a mapping {expected}; got {type(raw).__name__}.")
+    return raw

@@ -42,6 +42,7 @@ from typing import Any, Final
 import torch
 import yaml
 
+from reglab._io import read_yaml_mapping
 from reglab.data import BUNDLED, SCENARIOS, Dataset, from_file, load_dataset
 from reglab.losses import LOSSES, MODEL_OF_TASK, TASK_OF_LOSS, TASK_OF_MODEL
 from reglab.models import MODELS
@@ -104,22 +105,7 @@ def load_spec(path: str | Path) -> dict[str, Any]:
     10
     """
     path = Path(path)
-    if path.is_dir():
-        raise IsADirectoryError(f"Spec file {str(path)!r} is a folder; give the path of a YAML spec file in it.")
-    if not path.is_file():
-        raise FileNotFoundError(f"Spec file {str(path)!r} does not exist.")
-    try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_SpecLoader)  # noqa: S506 (a SafeLoader)
-    except yaml.YAMLError as err:
-        detail = " ".join(str(err).split())
-        raise ValueError(f"Spec file {str(path)!r} is not valid YAML: {detail}") from None
-    except UnicodeDecodeError as err:
-        raise ValueError(f"Spec file {str(path)!r} is not UTF-8 text: {err}") from None
-    if not isinstance(raw, Mapping):
-        raise ValueError(
-            f"Spec file {str(path)!r} must hold a mapping of keys to values (model: ..., data: ...); "
-            f"got {type(raw).__name__}."
-        )
+    raw = read_yaml_mapping(path, "Spec file", "of keys to values (model: ..., data: ...)", loader=_SpecLoader)
     try:
         return validate_spec(raw)
     except (TypeError, ValueError) as err:

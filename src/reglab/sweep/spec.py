@@ -47,8 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from reglab._io import read_yaml_mapping
 from reglab.spec import validate_spec
 
 __all__ = ["Run", "expand_sweep", "get_dotted", "load_sweep", "param_column", "run_id", "set_dotted"]
@@ -210,20 +209,7 @@ def expand_sweep(sweep: Mapping[str, Any]) -> list[Run]:
 
 def load_sweep(path: str | Path) -> dict[str, Any]:
     """Read a sweep (``base`` + ``grid``) from YAML with ``yaml.safe_load``."""
-    path = Path(path)
-    if path.is_dir():
-        raise IsADirectoryError(f"Sweep file {str(path)!r} is a folder; give the path of a sweep YAML file in it.")
-    if not path.is_file():
-        raise FileNotFoundError(f"Sweep file {str(path)!r} does not exist.")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:  # includes a refused !!python/... tag: safe_load builds no objects
-        detail = " ".join(str(err).split())
-        raise ValueError(f"Sweep file {str(path)!r} is not valid YAML: {detail}") from None
-    except UnicodeDecodeError as err:
-        raise ValueError(f"Sweep file {str(path)!r} is not UTF-8 text: {err}") from None
-    if not isinstance(raw, Mapping):
-        raise ValueError(f"Sweep file {str(path)!r} must hold a mapping with 'base' and 'grid'.")
+    raw = read_yaml_mapping(path, "Sweep file", "with 'base' and 'grid'")
     return dict(raw)
 
 
