@@ -11,13 +11,21 @@ of each θ; both are added to the bound.
 
 That bound holds for any θ, so by itself it cannot catch a wrong answer: a wrong θ has a large
 residual, hence a large bound. So each residual is also held to the solver's stopping accuracy:
-``tol`` times the solver's scale (max |∂loss/∂W| at zero coefficients) per coordinate, or, for a
-solver that stops when F no longer decreases in floating point (L-BFGS-B's f-test, which is how
-L-BFGS ends at tol = 1e-12), √(2·L·δF) with L the gradient's Lipschitz constant and δF the rounding
-of F (an L-smooth F has ‖∇F‖² ≤ 2L·(F − F*)).
+``tol`` times the solver's scale (max |∂loss/∂W| at zero coefficients) per coordinate, what the
+gradient-tested solvers (active set, proximal Newton, FISTA) verify; with ``f_test``, for L-BFGS,
+which also stops when F no longer decreases in floating point (L-BFGS-B's f-test: that is how it ends
+at tol = 1e-12, reporting convergence), at most √(2·L·δF), L the gradient's Lipschitz constant and
+δF the rounding of F (an L-smooth F has ‖∇F‖² ≤ 2L·(F − F*)). The rounding bound on a residual also
+covers the solvers' own rounding of the data (centring, weight normalisation), of the same form.
 
-The softmax with an intercept is invariant under b → b + c·1 (μ = 0 along it): there the intercepts
-are compared class-centred, and μ is the smallest eigenvalue on the complement of that direction.
+The bound only needs strong convexity where the two solutions live: both lie in the subspace V of
+the coordinates where either is non-zero (and the intercept), F restricted to V has residuals no
+larger than F's, and its minimiser on V is within r/μ_V of each, μ_V the smallest Hessian eigenvalue
+on V. So μ is taken on V: this also covers an L1 penalty whose F is not strongly convex as a whole.
+Zero directions left, and handled here explicitly: the softmax with an intercept is invariant under
+b → b + c·1, so intercepts (and outputs) are compared class-centred and μ is taken on b ⊥ 1; under a
+pure L1 penalty it is also invariant (in the loss) under W_j· → W_j· + c·1, which V excludes as long
+as every feature has a zero class in both solutions (else μ_V = 0 and the helper says so).
 """
 
 from __future__ import annotations
@@ -115,8 +123,9 @@ class Risk:
         err[:self.p] += self.c * EPS * (2.0 * self.l2 * np.abs(W) + self.l1)
         return r, float(np.linalg.norm(err))
 
-    def curvature(self, solution: tuple[np.ndarray, np.ndarray]) -> float:
-        """Smallest eigenvalue of the smooth part's Hessian at θ (on b ⊥ 1 for the softmax intercept)."""
+    def curvature(self, solution: tuple[np.ndarray, np.ndarray], on: np.ndarray | None = None) -> float:
+        """Smallest eigenvalue of the smooth part's Hessian at θ on the coefficients ``on`` (p, k) (all by
+        default) and the intercept (b ⊥ 1 for the softmax)."""
         T = self.theta(solution)
         Z = self.Xt @ T
         if self.loss == "cross_entropy":
@@ -124,26 +133,29 @@ class Risk:
             S = self.w[:, None, None] * (P[:, :, None] * np.eye(self.k) - P[:, :, None] * P[:, None, :])
             H = np.einsum("ij,il,icd->jcld", self.Xt, self.Xt, S).reshape(self.q * self.k, self.q * self.k)
         else:
-            h = np.full(self.n, 2.0) if self.loss == "squared" else (lambda s: s * (1.0 - s))(scipy.special.expit(Z[:, 0]))
+            sig = scipy.special.expit(Z[:, 0])
+            h = np.full(self.n, 2.0) if self.loss == "squared" else sig * (1.0 - sig)
             H = self.Xt.T @ ((self.w * h)[:, None] * self.Xt)
         l2 = np.zeros((self.q, self.k))
         l2[:self.p] = 2.0 * self.l2
         H = H + np.diag(l2.ravel())
-        if self.shift:  # drop the direction b + c·1: an orthonormal basis of its complement
-            V = scipy.linalg.null_space(np.ones((1, self.k)))
-            Q = scipy.linalg.block_diag(np.eye(self.p * self.k), V)
-            H = Q.T @ H @ Q
-        return float(np.linalg.eigvalsh(H)[0])
+        # an orthonormal basis of the subspace: the coefficients ``on``, the intercept without b + c·1
+        Q = np.eye(self.p * self.k)[:, np.ones((self.p, self.k), bool).ravel() if on is None else on.ravel()]
+        if self.fit_intercept:
+            Q = scipy.linalg.block_diag(Q, scipy.linalg.null_space(np.ones((1, self.k))) if self.shift
+                                        else np.eye(self.k))
+        return float(np.linalg.eigvalsh(Q.T @ H @ Q)[0]) if Q.shape[1] else np.inf
 
     def lipschitz(self) -> float:
-        """Lipschitz constant of the smooth part's gradient, and of its Hessian (along θ)."""
+        """Lipschitz constant L of the smooth part's gradient (for the f-test's stopping accuracy)."""
         top = float(np.linalg.eigvalsh(self.Xt.T @ (self.w[:, None] * self.Xt))[-1])
         return CURVATURE[self.loss] * top + 2.0 * float(self.l2.max(initial=0.0))
 
     def hessian_lipschitz(self) -> float:
+        """M with ‖H(θ) − H(θ')‖₂ ≤ M·‖θ − θ'‖₂: Σ wᵢ·‖x̃ᵢ‖³ times the Lipschitz constant of ℓ''."""
         return THIRD[self.loss] * float(self.w @ np.linalg.norm(self.Xt, axis=1) ** 3)
 
-    def stopping_accuracy(self, solution: tuple[np.ndarray, np.ndarray], tol: float) -> float:
+    def stopping_accuracy(self, solution: tuple[np.ndarray, np.ndarray], tol: float, f_test: bool) -> float:
         """The largest residual (2-norm) a solver at ``tol`` may return: see the module docstring."""
         b0 = np.zeros((1, self.k))
         if self.fit_intercept:  # the solvers' scale is taken at the (weighted) null model
@@ -155,37 +167,41 @@ class Risk:
         T0 = np.vstack([np.zeros((self.p, self.k)), b0]) if self.fit_intercept else np.zeros((self.p, self.k))
         _, G0, _ = self._outputs(T0)
         scale = max(float(np.abs(self.Xt[:, :self.p].T @ (self.w[:, None] * G0)).max(initial=0.0)), 1e-12)
+        gradient_test = np.sqrt(self.p * self.k + self.fit_intercept * self.k) * tol * scale
+        if not f_test:
+            return gradient_test
         T = self.theta(solution)
-        Z, G, size = self._outputs(T)
+        Z, _, size = self._outputs(T)
         W = T[:self.p]
         dF = self.c * EPS * (float(self.w @ (np.abs(self._row_losses(Z))
                                             + (size + CURVATURE[self.loss] * size**2).sum(1)))
                              + float(np.sum(self.l1 * np.abs(W) + self.l2 * W * W)))
-        return max(np.sqrt(W.size + self.fit_intercept * self.k) * tol * scale, np.sqrt(2.0 * self.lipschitz() * dF))
+        return max(gradient_test, np.sqrt(2.0 * self.lipschitz() * dF))
 
 
 def solution_bound(a: Risk, sol_a: tuple[np.ndarray, np.ndarray], b: Risk, sol_b: tuple[np.ndarray, np.ndarray],
-                   *, tol: float) -> float:
+                   *, tol: float, f_test: bool = False) -> float:
     """Bound on ‖θ_a − θ_b‖₂ for two solutions of one risk (formulated as ``a`` and ``b``) by solvers at
-    ``tol``; asserts first that each residual is within its solver's stopping accuracy."""
+    ``tol`` (``f_test``: L-BFGS); asserts first that each residual is within the stopping accuracy."""
     (ra, ea), (rb, eb) = a.residual(sol_a), b.residual(sol_b)
     for name, risk, sol, r, e in (("a", a, sol_a, ra, ea), ("b", b, sol_b, rb, eb)):
-        cap = risk.stopping_accuracy(sol, tol)
+        cap = risk.stopping_accuracy(sol, tol, f_test)
         assert r <= cap + e, f"solution {name} is not an optimum: KKT residual {r:.3g} > stopping accuracy {cap:.3g}"
-    mu0 = min(a.curvature(sol_a), b.curvature(sol_b))
-    assert mu0 > 0, "the smooth part is not strongly convex here: no distance bound"
+    Ta, Tb = a.theta(sol_a), b.theta(sol_b)
+    on = (Ta[:a.p] != 0) | (Tb[:b.p] != 0)  # V: where either solution is non-zero (see the module docstring)
+    mu0 = min(a.curvature(sol_a, on), b.curvature(sol_b, on))
+    assert mu0 > 0, "the smooth part is not strongly convex where the solutions live: no distance bound"
     # μ = μ₀/2 on the whole segment to θ*: the Hessian moves by ≤ M·‖Δθ‖ and ‖θ − θ*‖ ≤ (r + e)/μ
     mu = mu0 / 2.0
     M = max(a.hessian_lipschitz(), b.hessian_lipschitz())
     assert M * max(ra + ea, rb + eb) / mu <= mu0 / 2.0, "the curvature bound does not hold up to θ*"
-    Ta, Tb = a.theta(sol_a), b.theta(sol_b)
     return (ra + ea + rb + eb) / mu + 4.0 * EPS * (np.linalg.norm(Ta) + np.linalg.norm(Tb))
 
 
 def assert_same_optimum(a: Risk, sol_a: tuple[np.ndarray, np.ndarray], b: Risk, sol_b: tuple[np.ndarray, np.ndarray],
-                        *, tol: float) -> float:
+                        *, tol: float, f_test: bool = False) -> float:
     """‖θ_a − θ_b‖₂ within :func:`solution_bound` (class-centred softmax intercepts); returns the bound."""
-    bound = solution_bound(a, sol_a, b, sol_b, tol=tol)
+    bound = solution_bound(a, sol_a, b, sol_b, tol=tol, f_test=f_test)
     gap = float(np.linalg.norm(a.theta(sol_a) - b.theta(sol_b)))
     assert gap <= bound, f"the solutions differ by {gap:.3g} (2-norm), more than their solvers allow: {bound:.3g}"
     return bound
@@ -193,10 +209,10 @@ def assert_same_optimum(a: Risk, sol_a: tuple[np.ndarray, np.ndarray], b: Risk, 
 
 def assert_same_outputs(X: np.ndarray, out_a: np.ndarray, out_b: np.ndarray, a: Risk,
                         sol_a: tuple[np.ndarray, np.ndarray], b: Risk, sol_b: tuple[np.ndarray, np.ndarray],
-                        *, tol: float) -> None:
+                        *, tol: float, f_test: bool = False) -> None:
     """Outputs X·W + b of two solutions of one risk agree to ‖x̃ᵢ‖₂ × :func:`solution_bound` (plus their
     rounding); softmax outputs compared class-centred, as their intercepts are."""
-    bound = assert_same_optimum(a, sol_a, b, sol_b, tol=tol)
+    bound = assert_same_optimum(a, sol_a, b, sol_b, tol=tol, f_test=f_test)
     Xt = np.hstack([X, np.ones((len(X), 1))]) if a.fit_intercept else np.asarray(X, dtype=np.float64)
     out_a, out_b = (np.asarray(o, dtype=np.float64).reshape(len(X), -1) for o in (out_a, out_b))
     if a.shift:

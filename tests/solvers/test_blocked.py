@@ -9,8 +9,8 @@ import torch
 from torch import Tensor
 
 from reglab.solvers import design as _design_mod
-from reglab.solvers.design import centred_gram
 from reglab.solvers import ridge_solve
+from reglab.solvers.design import centred_gram
 
 
 def _relative_error(a: np.ndarray, b: np.ndarray) -> float:
@@ -81,12 +81,12 @@ def test_fused_numpy_pass_in_ragged_blocks_equals_the_two_pass_computation(
         monkeypatch, loss: str, k: int, fi: bool, weighted: bool) -> None:
     monkeypatch.setattr(_design_mod, "_PASS_BLOCK_BYTES", 300 * 6 * 8)  # 300-row blocks: 1000 = 3·300 + 100
     X, W, b, y, w = _problem(loss, k)
-    Y = _design_mod._targets(y, loss) if loss != "squared" else y
+    Y = _design_mod.encode_targets(y, loss) if loss != "squared" else y
     s = w / w.mean() if weighted else None
     bias = b if fi else None
     value, gW, gb = _design_mod.fused_loss_grad(X, W, bias, Y, loss, s)
     Z = X @ W + (b if fi else 0.0)
-    ref_value, G = _design_mod._loss_and_grad_z(Z, Y, loss, s)  # the two-pass computation
+    ref_value, G = _design_mod.loss_and_grad_z(Z, Y, loss, s)  # the two-pass computation
     assert value == pytest.approx(ref_value, rel=1e-12)
     assert _relative_error(gW, X.T @ G) <= 1e-12
     assert _relative_error(gb, G.sum(0)) <= 1e-12
@@ -98,10 +98,10 @@ def test_fused_numpy_pass_in_ragged_blocks_equals_the_two_pass_computation(
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_fused_torch_gradient_in_ragged_blocks_equals_the_two_pass_gradient(
         monkeypatch, loss: str, k: int, fi: bool, weighted: bool, dtype: torch.dtype) -> None:
-    from reglab.solvers import torch_design
-    from reglab.training.fast_linear import LinearFastPath
     from reglab.losses import get_loss
     from reglab.models import LinearModel
+    from reglab.solvers import torch_design
+    from reglab.training.fast_linear import LinearFastPath
 
     X, W, b, y, w = _problem(loss, k)
     kind = {"squared": "linear", "logistic": "logistic", "cross_entropy": "softmax"}[loss]

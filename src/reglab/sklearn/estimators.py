@@ -48,7 +48,7 @@ from reglab.exceptions import ConvergenceWarning
 from reglab.losses import TASK_OF_LOSS
 from reglab.solvers import alpha_grid, solve_linear
 from reglab.solvers.design import encode_targets, loss_and_grad_z, threads_for
-from reglab.solvers.linear import _penalty_rho, check_penalty_factor, path_solutions
+from reglab.solvers.linear import penalty_rho, check_penalty_factor, path_solutions
 
 __all__ = ["GDClassifier", "GDClassifierCV", "GDRegressor", "GDRegressorCV", "MLPClassifier", "MLPRegressor"]
 
@@ -139,7 +139,7 @@ class _BaseGD(BaseEstimator):
         check_choice(self.penalty, "penalty", PENALTIES)
         check_choice(self.update, "update", UPDATES)
         alpha = check_real(self.alpha, "alpha")
-        rho = _penalty_rho(self.penalty, self.l1_ratio)
+        rho = penalty_rho(self.penalty, self.l1_ratio)
         max_iter = check_integer(self.max_iter, "max_iter", 1)
         tol = None if self.tol is None else check_real(self.tol, "tol")
         if self.batch_size is not None:
@@ -784,7 +784,7 @@ class _LinearCV(BaseEstimator):
         sw = sample_weight
         check_choice(self.penalty, "penalty", ("l2", "l1", "elasticnet"))
         check_choice(self.select, "select", ("min", "1se"))
-        rho = _penalty_rho(self.penalty, self.l1_ratio)
+        rho = penalty_rho(self.penalty, self.l1_ratio)
         tol = check_real(self.tol, "tol")
         max_iter = check_integer(self.max_iter, "max_iter", 1)
         factor = check_penalty_factor(self.penalty_factor, X.shape[1])

@@ -38,16 +38,22 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 import numpy as np
+import scipy.linalg
+import scipy.sparse
 from scipy.linalg.blas import dtrsv
 from scipy.linalg.lapack import dpotrf, dpotrs
 
-if TYPE_CHECKING:
-    from reglab.solvers.design import _Design
+from reglab.solvers.design import (
+    Design,
+    kkt_violation,
+    log_loss_and_sigmoid,
+    threads_for,
+)
 
-__all__ = ["gram_columns", "solve_l1_quadratic", "solve_squared", "solve_logistic"]
+__all__ = ["CarriedFactor", "gram_columns", "solve_exact", "solve_l1_quadratic", "solve_logistic", "solve_squared"]
 
 
 # a pivot of the Cholesky factor this small relative to the largest diagonal entry means the system
@@ -63,7 +69,7 @@ class _LazyGram:
     of G would cost more than the columns an active set ever touches."""
 
     def __init__(self, X: np.ndarray) -> None:
-        self.X, self.n = X, len(X)
+        self.X, self.n = X, X.shape[0]
         self.slot = np.full(X.shape[1], -1, dtype=np.int64)
         self.store = np.empty((X.shape[1], 0))
         self.used = 0
@@ -76,7 +82,9 @@ class _LazyGram:
                 grown = np.empty((self.store.shape[0], max(2 * self.store.shape[1], self.used + missing.size, 16)))
                 grown[:, :self.used] = self.store[:, :self.used]
                 self.store = grown
-            self.store[:, self.used:self.used + missing.size] = self.X.T @ self.X[:, missing] / self.n
+            block = self.X.T @ self.X[:, missing]
+            self.store[:, self.used:self.used + missing.size] = (block.toarray() if scipy.sparse.issparse(block)
+                                                                 else block) / self.n
             self.slot[missing] = np.arange(self.used, self.used + missing.size)
             self.used += missing.size
         return self.store[:, self.slot[idx]]
@@ -117,8 +125,64 @@ def _cholesky_append(R: np.ndarray, a: np.ndarray, ajj: float) -> np.ndarray | N
     return out
 
 
+class CarriedFactor:
+    """The support, its Gram columns and the Cholesky factor where :func:`solve_l1_quadratic` stopped.
+
+    Passed back to the next solve of the same G (the next λ of a path), it spares the fresh
+    factorisation of the warm start's support: when the warm start's support is this one and the L2
+    strengths on it are unchanged (always for the lasso), the solve starts from this factor and only
+    appends rows for what it adds (O(|S|²) each). Any mismatch is detected and the factor rebuilt.
+
+    Examples
+    --------
+    >>> G = np.array([[1.0, 0.5], [0.5, 1.0]]); c = np.array([1.0, 0.5]); carried = CarriedFactor()
+    >>> w, _, _ = solve_l1_quadratic(gram_columns(G), c, np.full(2, 0.4), np.zeros(2), np.zeros(2),
+    ...                              thresh=1e-12, max_steps=100, factor=carried)
+    >>> carried.active.tolist(), carried.R.shape
+    ([0], (1, 1))
+    """
+
+    def __init__(self) -> None:
+        self.active = np.empty(0, dtype=np.int64)
+        self.GS: np.ndarray | None = None
+        self.R: np.ndarray | None = None
+        self.l2 = np.empty(0)
+
+    def start(self, w: np.ndarray, l2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """(active, G[:, active], R) for a warm start ``w`` when this factor fits it, else None."""
+        if self.R is None or self.GS is None or self.active.size == 0:
+            return None
+        support = np.flatnonzero(w)
+        if support.size != self.active.size or not np.array_equal(np.sort(self.active), support):
+            return None
+        if not np.array_equal(l2[self.active], self.l2):
+            return None
+        return self.active, self.GS, self.R
+
+    def keep(self, active: np.ndarray, GS: np.ndarray, R: np.ndarray | None, l2: np.ndarray) -> None:
+        self.active, self.GS, self.R, self.l2 = active, GS, R, l2[active].copy()
+
+
+def _cholesky_append_block(R: np.ndarray, A_SB: np.ndarray, A_BB: np.ndarray) -> np.ndarray | None:
+    """The factor of [[A, A_SB], [A_SBᵀ, A_BB]] from A's factor R (m × m), with b new rows and columns, in
+    O(m²b + b³) and one copy; None when a new pivot is singular to working precision."""
+    m, b = A_SB.shape
+    Z = scipy.linalg.solve_triangular(R, A_SB, trans="T", lower=False, check_finite=False) if m else A_SB
+    S = A_BB - Z.T @ Z
+    top = A_BB.diagonal().copy()
+    RB, info = dpotrf(S, lower=0, clean=1, overwrite_a=1)
+    if info != 0 or np.any(RB.diagonal() ** 2 <= _PIVOT_FLOOR * np.maximum(top, 1e-300)):
+        return None
+    out = np.zeros((m + b, m + b))
+    out[:m, :m] = R
+    out[:m, m:] = Z
+    out[m:, m:] = RB
+    return out
+
+
 def solve_l1_quadratic(cols: Columns, c: np.ndarray, l1: np.ndarray, l2: np.ndarray, w0: np.ndarray, *,
-                       thresh: float, max_steps: int) -> tuple[np.ndarray, int, bool]:
+                       thresh: float, max_steps: int,
+                       factor: CarriedFactor | None = None) -> tuple[np.ndarray, int, bool]:
     """Minimise wᵀGw − 2cᵀw + Σ l1_j|w_j| + Σ l2_j w_j² exactly by the active-set method.
 
     Parameters
@@ -135,6 +199,9 @@ def solve_l1_quadratic(cols: Columns, c: np.ndarray, l1: np.ndarray, l2: np.ndar
         ``|2(c − Gw − l2∘w)_j| − l1_j ≤ thresh``.
     max_steps : int
         Cap on the number of linear solves.
+    factor : CarriedFactor, optional
+        The factor where the previous solve of the same G stopped (used when it fits ``w0``), updated
+        in place with where this one stops.
 
     Returns
     -------
@@ -155,10 +222,14 @@ def solve_l1_quadratic(cols: Columns, c: np.ndarray, l1: np.ndarray, l2: np.ndar
     """
     w = np.array(w0, dtype=np.float64)
     s = np.sign(w)
-    active = np.flatnonzero(w)
-    GS = cols(active)                # G[:, active], kept in step with the support
+    carried = factor.start(w, l2) if factor is not None else None
+    if carried is not None:          # the previous λ's support and factor: no fresh factorisation
+        active, GS, R = carried
+    else:
+        active = np.flatnonzero(w)
+        GS = cols(active)            # G[:, active], kept in step with the support
+        R = np.empty((0, 0)) if active.size == 0 else None  # Cholesky factor of G_SS + diag(l2_S), None: stale
     pending = active.size > 0        # the warm start need not be optimal on its support
-    R = np.empty((0, 0)) if active.size == 0 else None  # Cholesky factor of G_SS + diag(l2_S), None: stale
     steps = 0
     batch = 0                        # coordinates added at zero and not yet moved
     while True:
@@ -169,6 +240,8 @@ def solve_l1_quadratic(cols: Columns, c: np.ndarray, l1: np.ndarray, l2: np.ndar
             viol[active] = -np.inf
             top = int(np.argmax(viol))
             if viol[top] <= thresh:
+                if factor is not None:
+                    factor.keep(active, GS, R, l2)
                 return w, steps, True
             # the largest violators, up to half the support more (one at a time from an empty one)
             batch = min(1 + active.size // 2, int(np.count_nonzero(viol > thresh)))
@@ -183,6 +256,10 @@ def solve_l1_quadratic(cols: Columns, c: np.ndarray, l1: np.ndarray, l2: np.ndar
                 R = _cholesky_append(R, column[active, 0], float(column[new[0], 0]) + l2[new[0]])
                 if R is None:
                     return w, steps, False
+            elif R is not None:                # the batch's rows and columns in one block, O(|S|²·batch)
+                A_BB = column[new]
+                A_BB.flat[::batch + 1] += l2[new]
+                R = _cholesky_append_block(R, column[active], A_BB)  # None: singular, handled where rebuilt
             else:
                 R = None
             active = np.concatenate([active, new])
@@ -250,7 +327,7 @@ def solve_l1_quadratic(cols: Columns, c: np.ndarray, l1: np.ndarray, l2: np.ndar
 _LAZY: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _gram_form(d: _Design) -> tuple[Columns, np.ndarray]:
+def _gram_form(d: Design) -> tuple[Columns, np.ndarray]:
     if d.gram is not None:
         return gram_columns(d.gram), d.xty
     if d not in _LAZY:
@@ -259,20 +336,29 @@ def _gram_form(d: _Design) -> tuple[Columns, np.ndarray]:
     return _LAZY[d]
 
 
-def solve_squared(d: _Design, lam: float, rho: float, f: np.ndarray, W0: np.ndarray, target: float,
+# per design: each output column's Cholesky factor where its last solve stopped, so the next λ of a
+# path starts from it (see CarriedFactor)
+_FACTORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def solve_squared(d: Design, lam: float, rho: float, f: np.ndarray, W0: np.ndarray, target: float,
                   max_steps: int) -> tuple[np.ndarray, int, bool]:
     """Least squares under reglab's penalty, each output column by :func:`solve_l1_quadratic`.
 
     ``mean (Xw − y)² + Σ λf_j(ρ|w_j| + (1 − ρ)w_j²)`` is ``wᵀGw − 2cᵀw + const`` plus the penalty with
-    ``l1 = λρf``, ``l2 = λ(1 − ρ)f``. Returns W of shape (p, k), total linear solves, success.
+    ``l1 = λρf``, ``l2 = λ(1 − ρ)f``. Each column's factor is carried from one call to the next on the
+    same design (a path's next λ). Returns W of shape (p, k), total linear solves, success.
     """
     cols, xty = _gram_form(d)
     l1, l2 = lam * rho * f, lam * (1.0 - rho) * f
+    factors = _FACTORS.get(d)
+    if factors is None:
+        factors = _FACTORS[d] = [CarriedFactor() for _ in range(W0.shape[1])]
     W = np.empty_like(W0)
     total = 0
     for k in range(W0.shape[1]):
         W[:, k], steps, ok = solve_l1_quadratic(cols, xty[:, k], l1, l2, W0[:, k], thresh=target,
-                                                max_steps=max_steps)
+                                                max_steps=max_steps, factor=factors[k])
         total += steps
         if not ok:
             W[:, k + 1:] = W0[:, k + 1:]
@@ -289,24 +375,20 @@ _MIN_WORKING_SET: Final = 50
 def _logistic_value_and_residual(z: np.ndarray, y: np.ndarray, s: np.ndarray | None,
                                  n: int) -> tuple[float, np.ndarray, np.ndarray]:
     """Log-loss Σ sᵢℓᵢ/n of margins z against labels y (weights s, None: all 1), its gradient in z, σ(z)."""
-    from reglab.solvers.design import log_loss_and_sigmoid
-
     ell, sig = log_loss_and_sigmoid(z, y)
     if s is None:
         return float(np.sum(ell) / n), (sig - y) / n, sig
     return float(s @ ell / n), s * (sig - y) / n, sig
 
 
-def solve_logistic(d: _Design, lam: float, rho: float, f: np.ndarray, W0: np.ndarray, b0: np.ndarray,
+def solve_logistic(d: Design, lam: float, rho: float, f: np.ndarray, W0: np.ndarray, b0: np.ndarray,
                    target: float, max_iter: int) -> tuple[np.ndarray, np.ndarray, int, bool]:
     """Binary logistic regression under an L1 / elastic-net penalty by proximal Newton.
 
     Returns W of shape (p, 1), b of shape (1,), Newton steps and whether the optimality measure
-    ``_kkt`` reached ``target`` (False also when a subproblem or line search failed: the point
+    ``kkt_violation`` reached ``target`` (False also when a subproblem or line search failed: the point
     returned is then the last iterate, a valid warm start for another method).
     """
-    from reglab.solvers.design import _kkt, threads_for
-
     X, y, n, free_b, weights = d.X, d.Y[:, 0], d.n, d.free_b, d.weights
     l1, l2 = lam * rho * f, lam * (1.0 - rho) * f
     w = W0[:, 0].copy()
@@ -319,7 +401,7 @@ def solve_logistic(d: _Design, lam: float, rho: float, f: np.ndarray, W0: np.nda
         # optimality on all coordinates: the only full pass over X per working set
         g = X.T @ r
         gb = float(r.sum())
-        kkt = _kkt(w[:, None], g[:, None], np.array([gb]), lam, rho, f, free_b)
+        kkt = kkt_violation(w[:, None], g[:, None], np.array([gb]), lam, rho, f, free_b)
         if kkt <= target:
             return w[:, None], np.array([b]), newton, True
         if newton >= max_iter:
@@ -334,7 +416,7 @@ def solve_logistic(d: _Design, lam: float, rho: float, f: np.ndarray, W0: np.nda
         if truncated:
             outside = outside[np.argpartition(-viol[outside], size - 1)[:size]]
         ws = np.sort(np.concatenate([support, outside]))
-        A = X[:, ws]
+        A = X[:, ws].toarray() if d.sparse else X[:, ws]   # the working set's columns, dense (n × m)
         if free_b:
             A = np.column_stack([A, np.ones(n)])
         m = len(ws)
@@ -392,21 +474,19 @@ def solve_logistic(d: _Design, lam: float, rho: float, f: np.ndarray, W0: np.nda
                     b = float(u[m])
         if stalled:  # no descent left along the Newton direction: done if optimal, failed otherwise
             g = X.T @ r
-            ok = _kkt(w[:, None], g[:, None], np.array([float(r.sum())]), lam, rho, f, free_b) <= target
+            ok = kkt_violation(w[:, None], g[:, None], np.array([float(r.sum())]), lam, rho, f, free_b) <= target
             return w[:, None], np.array([b]), newton, ok
 
 
-def solve_exact(d: _Design, lam: float, rho: float, f: np.ndarray, W0: np.ndarray, b0: np.ndarray, target: float,
+def solve_exact(d: Design, lam: float, rho: float, f: np.ndarray, W0: np.ndarray, b0: np.ndarray, target: float,
                 max_iter: int) -> tuple[np.ndarray, np.ndarray, int, bool, str]:
     """The exact solver for a design with an L1 part, when one applies; its answer verified.
 
     Squared loss: the active-set method on the Gram form; binary logistic: proximal Newton. Returns
-    W, b, iterations, converged (the optimality measure ``_kkt`` at most ``target``, checked on the
+    W, b, iterations, converged (the optimality measure ``kkt_violation`` at most ``target``, checked on the
     returned point) and the solver's name; ``converged`` is False when no exact solver applies or it
     failed, with W, b then a warm start for the fallback (FISTA).
     """
-    from reglab.solvers.design import _kkt
-
     if d.loss == "squared":
         W, n_iter, ok = solve_squared(d, lam, rho, f, W0, target, max_iter)
         b, solver = np.zeros(d.k), "active-set"
@@ -417,5 +497,5 @@ def solve_exact(d: _Design, lam: float, rho: float, f: np.ndarray, W0: np.ndarra
         return W0, b0, 0, False, ""
     if ok:
         gW, gb = d.grad(W, b)
-        ok = _kkt(W, gW, gb, lam, rho, f, d.free_b) <= target
+        ok = kkt_violation(W, gW, gb, lam, rho, f, d.free_b) <= target
     return W, b, n_iter, ok, solver

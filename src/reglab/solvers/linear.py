@@ -28,36 +28,44 @@ References:
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 
+from reglab.exceptions import ConvergenceWarning
+from reglab.losses import LOSSES
+from reglab.penalties import KINDS, AbstractElasticNet
+from reglab.solvers.active_set import solve_exact
 from reglab.solvers.design import (
-    LOSSES,
+    Design,
     LinearSolution,
     Path,
-    _Design,
     alpha_grid,
-    check_sample_weight,
+    as_float_design,
+    kkt_violation,
+    normalize_sample_weight,
     threads_for,
 )
-from reglab.solvers.fista import _fista
-from reglab.solvers.quasi_newton import _lbfgs, _lbfgs_split
-from reglab.solvers.ridge import _ridge_direct
+from reglab.solvers.fista import solve_fista
+from reglab.solvers.quasi_newton import solve_lbfgs, solve_lbfgs_split
+from reglab.solvers.ridge import solve_ridge
 
-__all__ = ["solve_linear", "regularization_path", "path_solutions", "check_penalty_factor"]
+__all__ = ["solve_linear", "regularization_path", "path_solutions", "check_penalty_factor", "penalty_rho"]
 
 
 def solve_linear(X: np.ndarray, y: np.ndarray, *, loss: str, alpha: float, l1_ratio: float,
                  penalty_factor: np.ndarray | None = None, fit_intercept: bool = True, tol: float = 1e-4,
                  max_iter: int = 1000, coef_init: np.ndarray | None = None,
                  intercept_init: np.ndarray | None = None, sample_weight: np.ndarray | None = None,
-                 _design: _Design | None = None) -> LinearSolution:
+                 _design: Design | None = None) -> LinearSolution:
     """The exact optimum of reglab's objective for a linear model (see the module docstring).
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features)
+    X : ndarray or scipy sparse matrix of shape (n_samples, n_features)
+        A sparse X (CSR / CSC) is kept sparse (as CSC). With the squared loss and ``fit_intercept``
+        its centring lives in the Gram matrix, so at most 5000 features.
     y : ndarray of shape (n_samples,)
         Float targets (``squared``), labels {0, 1} (``logistic``) or class indices 0..K−1
         (``cross_entropy``).
@@ -70,8 +78,15 @@ def solve_linear(X: np.ndarray, y: np.ndarray, *, loss: str, alpha: float, l1_ra
         Non-negative per-feature multipliers of λ; 0 leaves a feature unpenalized.
     tol : float
         Stop when the optimality measure (largest distance of −∇loss to the subdifferential of
-        the penalty) is below ``tol`` times its value at zero coefficients.
+        the penalty, ``kkt_violation``) is at most ``tol`` times ``max|∇loss|`` at zero coefficients
+        (intercept at the null model). It is 0 exactly at the optimum; it is not scikit-learn's
+        ``tol`` (a duality gap or coefficient change), so ``tol=1e-4`` here is not ``tol=1e-4``
+        there. Ignored by the direct (ridge) solve.
     max_iter : int
+        Iteration cap. A solve that stops at it before ``tol`` returns ``converged=False`` and warns
+        with a :class:`reglab.ConvergenceWarning` naming λ and the optimality it reached. (A solve that
+        stops short of ``tol`` for another reason, L-BFGS at its rounding floor for a ``tol`` below
+        what float64 can certify, returns ``converged=False`` and ``optimality`` without a warning.)
     coef_init, intercept_init : ndarray, optional
         Warm start, of shapes (n_features, n_outputs) and (n_outputs,).
     sample_weight : ndarray of shape (n_samples,), optional
@@ -82,6 +97,11 @@ def solve_linear(X: np.ndarray, y: np.ndarray, *, loss: str, alpha: float, l1_ra
     -------
     LinearSolution
 
+    Warns
+    -----
+    ConvergenceWarning
+        When the solve stops at ``max_iter`` before ``tol``.
+
     Examples
     --------
     >>> X = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]); y = np.array([1.0, 2.0, 3.0])
@@ -91,19 +111,24 @@ def solve_linear(X: np.ndarray, y: np.ndarray, *, loss: str, alpha: float, l1_ra
     """
     if loss not in LOSSES:
         raise ValueError(f"Unknown loss {loss!r}; choose one of {', '.join(LOSSES)}.")
-    X = np.asarray(X, dtype=np.float64)
+    X = as_float_design(X)
     with threads_for(*X.shape):
-        d = _design or _Design(X, y, loss, fit_intercept, sample_weight)
-        return _solve_linear(X, y, loss=loss, alpha=alpha, l1_ratio=l1_ratio, penalty_factor=penalty_factor,
-                             fit_intercept=fit_intercept, tol=tol, max_iter=max_iter, coef_init=coef_init,
-                             intercept_init=intercept_init, _design=d)
+        d = _design or Design(X, y, loss, fit_intercept, sample_weight)
+        sol = _solve_linear(X, y, loss=loss, alpha=alpha, l1_ratio=l1_ratio, penalty_factor=penalty_factor,
+                            fit_intercept=fit_intercept, tol=tol, max_iter=max_iter, coef_init=coef_init,
+                            intercept_init=intercept_init, _design=d)
+    if not sol.converged and sol.n_iter >= max_iter:
+        warnings.warn(f"solve_linear stopped at max_iter={max_iter} before tol={tol:g}: at λ={float(alpha):.6g} "
+                      f"the relative optimality measure is {sol.optimality:.3g} ({sol.solver}); increase max_iter.",
+                      ConvergenceWarning, stacklevel=2)
+    return sol
 
 
 def _solve_linear(X: np.ndarray, y: np.ndarray, *, loss: str, alpha: float, l1_ratio: float,
                   penalty_factor: np.ndarray | None, fit_intercept: bool, tol: float, max_iter: int,
                   coef_init: np.ndarray | None, intercept_init: np.ndarray | None,
-                  _design: _Design | None) -> LinearSolution:
-    d = _design or _Design(X, y, loss, fit_intercept)
+                  _design: Design | None, _scale: float | None = None) -> LinearSolution:
+    d = _design or Design(X, y, loss, fit_intercept)
     f = np.ones(d.p) if penalty_factor is None else np.asarray(penalty_factor, dtype=np.float64)
     lam, rho = float(alpha), float(l1_ratio)
     W0 = np.zeros((d.p, d.k)) if coef_init is None else np.asarray(coef_init, dtype=np.float64).reshape(d.p, d.k)
@@ -111,30 +136,37 @@ def _solve_linear(X: np.ndarray, y: np.ndarray, *, loss: str, alpha: float, l1_r
         b0 = np.asarray(intercept_init, dtype=np.float64).reshape(d.k).copy()
     else:
         b0 = d.null_intercept() if d.free_b else np.zeros(d.k)
-    # scale of the optimality measure: the loss gradient at zero coefficients
-    _, g0W, g0b = d.loss_grad(np.zeros((d.p, d.k)), d.null_intercept() if d.free_b else np.zeros(d.k))
-    scale = max(float(np.abs(g0W).max()) if g0W.size else 0.0, 1e-12)
+    scale = optimality_scale(d) if _scale is None else _scale
     if loss == "squared" and (rho == 0.0 or lam == 0.0) and d.p > 0:
-        W, b = _ridge_direct(d, lam * (1.0 - rho), f)
+        W, b = solve_ridge(d, lam * (1.0 - rho), f)
         n_iter, converged, solver = 1, True, "direct"
     elif rho == 0.0 or lam == 0.0 or not np.any(f > 0):
-        W, b, n_iter, converged = _lbfgs(d, lam * (1.0 - rho), f, W0, b0, tol, max_iter, scale)
+        W, b, n_iter, converged = solve_lbfgs(d, lam * (1.0 - rho), f, W0, b0, tol, max_iter, scale)
         solver = "lbfgs"
     else:
-        from reglab.solvers.active_set import solve_exact
-
         # exact active-set / proximal Newton first; FISTA (and its split fallback) from wherever it stopped
         W, b, n_iter, converged, solver = solve_exact(d, lam, rho, f, W0, b0, tol * scale, max_iter)
         if not converged:
-            W, b, n_iter, converged = _fista(d, lam, rho, f, W, b, tol, min(max_iter, 200), scale)
+            W, b, n_iter, converged = solve_fista(d, lam, rho, f, W, b, tol, min(max_iter, 200), scale)
             solver = "fista"
         if not converged and max_iter > n_iter:
             # ill-conditioned: quasi-Newton on the split form, then FISTA for exact zeros
-            W, b, n_qn = _lbfgs_split(d, lam, rho, f, W, b, max_iter - n_iter)
-            W, b, n_polish, converged = _fista(d, lam, rho, f, W, b, tol, max(max_iter - n_iter - n_qn, 1), scale)
+            W, b, n_qn = solve_lbfgs_split(d, lam, rho, f, W, b, max_iter - n_iter)
+            W, b, n_polish, converged = solve_fista(d, lam, rho, f, W, b, tol, max(max_iter - n_iter - n_qn, 1), scale)
             n_iter += n_qn + n_polish
             solver = "lbfgs-split+fista"
-    return LinearSolution(coef=W, intercept=d.intercept(W, b), n_iter=n_iter, converged=converged, solver=solver)
+    optimality = None
+    if not converged:  # what the cap left: the measure ``tol`` bounds, at the returned point
+        _, gW, gb = d.loss_grad(W, b)
+        optimality = kkt_violation(W, gW, gb, lam, rho, f, d.free_b) / scale
+    return LinearSolution(coef=W, intercept=d.intercept(W, b), n_iter=n_iter, converged=converged, solver=solver,
+                          optimality=optimality)
+
+
+def optimality_scale(d: Design) -> float:
+    """What ``tol`` is relative to: ``max|∂loss/∂W|`` at W = 0, the intercept at the null model (≥ 1e-12)."""
+    _, g0W, _ = d.loss_grad(np.zeros((d.p, d.k)), d.null_intercept() if d.free_b else np.zeros(d.k))
+    return max(float(np.abs(g0W).max()) if g0W.size else 0.0, 1e-12)
 
 
 def regularization_path(X: Any, y: Any, *, loss: str = "squared", penalty: str = "l1", l1_ratio: float = 0.5,
@@ -148,7 +180,8 @@ def regularization_path(X: Any, y: Any, *, loss: str = "squared", penalty: str =
 
     Parameters
     ----------
-    X : array-like of shape (n_samples, n_features)
+    X : array-like or scipy sparse matrix of shape (n_samples, n_features)
+        A sparse X (CSR / CSC) is kept sparse, as in :func:`solve_linear`.
     y : array-like of shape (n_samples,)
         Float targets for ``squared``; class labels for ``logistic`` (two classes) or
         ``cross_entropy`` (any number; encoded in sorted order).
@@ -162,15 +195,32 @@ def regularization_path(X: Any, y: Any, *, loss: str = "squared", penalty: str =
     fit_intercept : bool
         Fit an unpenalized intercept.
     penalty_factor : array-like of shape (n_features,), optional
-    tol, max_iter : solver tolerance and iteration cap at each λ.
+    tol : float
+        At each λ, stop when the optimality measure (largest distance of −∇loss to the penalty's
+        subdifferential, ``kkt_violation``) is at most ``tol`` times ``max|∇loss|`` at zero
+        coefficients (intercept at the null model), i.e. ``tol·λ_max·max f_j`` for the lasso. It is 0
+        exactly at the optimum and is not scikit-learn's ``tol`` (a duality gap or coefficient
+        change): ``tol=1e-4`` here is not ``tol=1e-4`` there.
+    max_iter : int
+        Iteration cap at each λ. A λ whose fit stops at it before ``tol`` has ``converged`` False in
+        the result and is named, with the optimality it reached, in one ``ConvergenceWarning``.
     sample_weight : array-like of shape (n_samples,), optional
         Non-negative weights: the data loss is Σ sᵢ·ℓᵢ / Σ sᵢ (and ``alpha_max`` is that loss's).
 
     Returns
     -------
     Path
-        ``(alphas, coefs, intercepts, n_iter)``; ``coefs`` has shape (n_features, n_alphas) for
-        one output, (n_outputs, n_features, n_alphas) for softmax.
+        ``(alphas, coefs, intercepts, n_iter, converged)``; ``coefs`` has shape (n_features, n_alphas)
+        for one output, (n_outputs, n_features, n_alphas) for softmax.
+
+    Warns
+    -----
+    ConvergenceWarning
+        When the fit at any λ stops at ``max_iter`` before ``tol``.
+
+    See Also
+    --------
+    alphas_from_sklearn : convert a scikit-learn grid (``alpha`` or ``C``) to these λ.
 
     Examples
     --------
@@ -182,10 +232,10 @@ def regularization_path(X: Any, y: Any, *, loss: str = "squared", penalty: str =
     """
     from sklearn.utils.validation import check_array, check_consistent_length
 
-    X = check_array(X, dtype=np.float64, input_name="X")
+    X = as_float_design(check_array(X, dtype=np.float64, accept_sparse=("csr", "csc"), input_name="X"))
     y = np.asarray(y)
     check_consistent_length(X, y)
-    rho = _penalty_rho(penalty, l1_ratio)
+    rho = penalty_rho(penalty, l1_ratio)
     if loss != "squared":
         _, y = np.unique(y, return_inverse=True)
         if loss == "logistic" and y.max() > 1:
@@ -193,7 +243,7 @@ def regularization_path(X: Any, y: Any, *, loss: str = "squared", penalty: str =
     else:
         y = check_array(y.reshape(-1, 1), dtype=np.float64, input_name="y").ravel()
     f = check_penalty_factor(penalty_factor, X.shape[1])
-    s = check_sample_weight(sample_weight, X.shape[0])
+    s = normalize_sample_weight(sample_weight, X.shape[0])
     if alphas is None:
         grid = alpha_grid(X, y, loss=loss, l1_ratio=rho, fit_intercept=fit_intercept, penalty_factor=f,
                           n_alphas=n_alphas, eps=eps, sample_weight=s)
@@ -201,14 +251,15 @@ def regularization_path(X: Any, y: Any, *, loss: str = "squared", penalty: str =
         grid = np.sort(np.asarray(alphas, dtype=np.float64).ravel())[::-1]
         if np.any(grid < 0) or not np.all(np.isfinite(grid)):
             raise ValueError("alphas must be finite and non-negative.")
-    W_all, b_all, n_iter = path_solutions(X, y, loss=loss, alphas=grid, l1_ratio=rho, penalty_factor=f,
-                                          fit_intercept=fit_intercept, tol=tol, max_iter=max_iter, sample_weight=s)
+    W_all, b_all, n_iter, converged = _path_solutions(X, y, loss=loss, alphas=grid, l1_ratio=rho, penalty_factor=f,
+                                                      fit_intercept=fit_intercept, tol=tol, max_iter=max_iter,
+                                                      sample_weight=s, caller="regularization_path")
     coefs = np.moveaxis(W_all, 0, -1)          # (p, k, n_alphas)
     coefs = np.moveaxis(coefs, 1, 0)           # (k, p, n_alphas)
     intercepts = b_all.T                       # (k, n_alphas)
     if coefs.shape[0] == 1:
-        return Path(grid, coefs[0], intercepts[0], n_iter)
-    return Path(grid, coefs, intercepts, n_iter)
+        return Path(grid, coefs[0], intercepts[0], n_iter, converged)
+    return Path(grid, coefs, intercepts, n_iter, converged)
 
 
 def path_solutions(X: np.ndarray, y: np.ndarray, *, loss: str, alphas: np.ndarray, l1_ratio: float,
@@ -216,41 +267,85 @@ def path_solutions(X: np.ndarray, y: np.ndarray, *, loss: str, alphas: np.ndarra
                    max_iter: int, sample_weight: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Warm-started solutions along ``alphas`` (validated arrays; y encoded for the loss).
 
-    ``sample_weight`` (n_samples,), optional, weights the data loss as in :func:`solve_linear`.
+    ``sample_weight`` (n_samples,), optional, weights the data loss as in :func:`solve_linear`;
+    ``tol`` and ``max_iter`` are :func:`solve_linear`'s, at each λ (a λ that stops at ``max_iter``
+    is named in a ``ConvergenceWarning``).
 
     Returns W of shape (n_alphas, n_features, n_outputs), b of shape (n_alphas, n_outputs) and
     the iterations per λ.
     """
-    X = np.asarray(X, dtype=np.float64)
+    W_all, b_all, n_iter, _ = _path_solutions(X, y, loss=loss, alphas=alphas, l1_ratio=l1_ratio,
+                                              penalty_factor=penalty_factor, fit_intercept=fit_intercept, tol=tol,
+                                              max_iter=max_iter, sample_weight=sample_weight, caller="path_solutions")
+    return W_all, b_all, n_iter
+
+
+def _path_solutions(X: np.ndarray, y: np.ndarray, *, loss: str, alphas: np.ndarray, l1_ratio: float,
+                    penalty_factor: np.ndarray, fit_intercept: bool, tol: float, max_iter: int,
+                    sample_weight: np.ndarray | None, caller: str) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                                           np.ndarray]:
+    """:func:`path_solutions` and the converged flag per λ; one warning names every λ that stopped short."""
+    X = as_float_design(X)
     with threads_for(*X.shape):
         # one design for the whole path: the Gram matrix, its top eigenvalue (the step size) and the
         # centring are computed once, not per λ
-        d = _Design(X, y, loss, fit_intercept, sample_weight)
+        d = Design(X, y, loss, fit_intercept, sample_weight)
         W_all = np.empty((len(alphas), d.p, d.k))
         b_all = np.empty((len(alphas), d.k))
         n_iter = np.empty(len(alphas), dtype=np.int64)
+        converged = np.ones(len(alphas), dtype=bool)
+        short: list[tuple[float, float]] = []   # (λ, optimality reached) where the cap was hit
+        scale = optimality_scale(d)              # one pass over X for the path, not one per λ
         W = b = None
         for i, lam in enumerate(alphas):
             sol = _solve_linear(X, y, loss=loss, alpha=float(lam), l1_ratio=l1_ratio, penalty_factor=penalty_factor,
                                 fit_intercept=fit_intercept, tol=tol, max_iter=max_iter, coef_init=W,
-                                intercept_init=b, _design=d)
+                                intercept_init=b, _design=d, _scale=scale)
             W, b = sol.coef, sol.intercept
-            W_all[i], b_all[i], n_iter[i] = W, b, sol.n_iter
-    return W_all, b_all, n_iter
+            W_all[i], b_all[i], n_iter[i], converged[i] = W, b, sol.n_iter, sol.converged
+            if not sol.converged and sol.n_iter >= max_iter:
+                short.append((float(lam), float(sol.optimality)))
+    if short:
+        named = ", ".join(f"λ={lam:.4g} ({opt:.2g})" for lam, opt in short[:5])
+        more = f" and {len(short) - 5} more" if len(short) > 5 else ""
+        worst = max(short, key=lambda t: t[1])
+        warnings.warn(f"{caller}: {len(short)} of {len(alphas)} fits stopped at max_iter={max_iter} before "
+                      f"tol={tol:g}; relative optimality reached at {named}{more}; worst {worst[1]:.3g} at "
+                      f"λ={worst[0]:.6g}. Increase max_iter.", ConvergenceWarning, stacklevel=3)
+    return W_all, b_all, n_iter, converged
 
 
-def _penalty_rho(penalty: str | None, l1_ratio: float) -> float:
-    if penalty == "l1":
-        return 1.0
-    if penalty == "l2" or penalty is None:
+def penalty_rho(penalty: str | None, l1_ratio: float) -> float:
+    """ρ of the exact solvers' parametrisation ``λ·f_j·(ρ·|w| + (1 − ρ)·w²)`` for a penalty kind.
+
+    The kind's class (:data:`reglab.penalties.KINDS`) declares it: a member of the elastic-net family
+    with a fixed ρ (``l2``: 0, ``l1``: 1) or with ``l1_ratio`` as its one field (``elasticnet``). A kind
+    outside the family (``mcp``), or one with other fields (``weighted_l1``: its weights are
+    ``penalty_factor`` here), is refused with the reason.
+    """
+    if penalty is None:
         return 0.0
-    if penalty == "elasticnet":
+    if penalty not in KINDS:
+        raise ValueError(f"Unknown penalty {penalty!r}. Choose 'l2', 'l1', 'elasticnet' or None.")
+    row = KINDS[penalty]
+    if not issubclass(row.cls, AbstractElasticNet):
+        raise ValueError(
+            f"penalty {penalty!r} is not in the elastic-net family λ·f_j·(ρ·|w| + (1 − ρ)·w²) that the exact solvers "
+            "minimise; train it with reglab.fit(..., optimizer='gd') instead."
+        )
+    fields = [f.name for f in row.fields]
+    if [f for f in fields if f != "l1_ratio"]:
+        raise ValueError(
+            f"penalty {penalty!r} takes {', '.join(fields)}; the exact solvers take per-feature factors as "
+            "penalty_factor= with penalty 'l2', 'l1' or 'elasticnet'."
+        )
+    if "l1_ratio" in fields:
         if isinstance(l1_ratio, bool) or not isinstance(l1_ratio, (int, float, np.floating)):
             raise TypeError(f"l1_ratio must be a real number in [0, 1]; got {type(l1_ratio).__name__}.")
         if not 0.0 <= float(l1_ratio) <= 1.0:
             raise ValueError(f"l1_ratio must be in [0, 1]; got {l1_ratio}. 1 is pure L1, 0 is pure L2.")
         return float(l1_ratio)
-    raise ValueError(f"Unknown penalty {penalty!r}. Choose 'l2', 'l1', 'elasticnet' or None.")
+    return float(row.cls.l1_ratio)
 
 
 def check_penalty_factor(penalty_factor: Any, n_features: int) -> np.ndarray:

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg
 import scipy.optimize
-import scipy.sparse.linalg
-import scipy.special
 
-from reglab.solvers.design import _Design, _kkt
+from reglab.solvers.design import Design, kkt_violation
 
-__all__ = []
+__all__ = ["solve_lbfgs", "solve_lbfgs_split"]
 
 
-def _lbfgs_split(d: _Design, lam: float, rho: float, f: np.ndarray, W0: np.ndarray, b0: np.ndarray,
-                 max_iter: int) -> tuple[np.ndarray, np.ndarray, int]:
+def solve_lbfgs_split(d: Design, lam: float, rho: float, f: np.ndarray, W0: np.ndarray, b0: np.ndarray,
+                      max_iter: int) -> tuple[np.ndarray, np.ndarray, int]:
     """L-BFGS-B on W = U − V with U, V ≥ 0: a smooth, bound-constrained form of the L1 problem.
 
     Quasi-Newton steps cope with ill-conditioned designs where first-order methods crawl; the
@@ -43,8 +40,14 @@ def _lbfgs_split(d: _Design, lam: float, rho: float, f: np.ndarray, W0: np.ndarr
     return W, b, int(res.nit)
 
 
-def _lbfgs(d: _Design, lam: float, f: np.ndarray, W0: np.ndarray, b0: np.ndarray, tol: float, max_iter: int,
-           scale: float) -> tuple[np.ndarray, np.ndarray, int, bool]:
+def solve_lbfgs(d: Design, lam: float, f: np.ndarray, W0: np.ndarray, b0: np.ndarray, tol: float, max_iter: int,
+                scale: float) -> tuple[np.ndarray, np.ndarray, int, bool]:
+    """L-BFGS-B on the smooth objective: the design's loss + Σ λ·f_j·W_jk² (an L2 penalty or none).
+
+    Stops when the gradient's largest entry is at most ``tol·scale``. Returns W (p, k), b (k,),
+    iterations and whether the optimality measure
+    (:func:`~reglab.solvers.design.kkt_violation`) met ``tol·scale`` (or L-BFGS-B reported success).
+    """
     F = f[:, None]
     nW = d.p * d.k
 
@@ -62,5 +65,5 @@ def _lbfgs(d: _Design, lam: float, f: np.ndarray, W0: np.ndarray, b0: np.ndarray
     W = res.x[:nW].reshape(d.p, d.k)
     b = res.x[nW:] if d.free_b else np.zeros(d.k)
     _, gW, gb = d.loss_grad(W, b)
-    converged = _kkt(W, gW, gb, lam, 0.0, f, d.free_b) <= tol * scale * 1.0001
+    converged = kkt_violation(W, gW, gb, lam, 0.0, f, d.free_b) <= tol * scale * 1.0001
     return W, b, int(res.nit), bool(converged or res.status == 0)

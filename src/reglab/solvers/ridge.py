@@ -1,4 +1,8 @@
-"""Ridge by a direct solve: the arrays-in solver and the exact route's (weighted) least squares."""
+"""Ridge by a direct solve: one solver on a :class:`~reglab.solvers.design.Design`, and its arrays-in front end.
+
+The objective is the design's (weighted) mean squared residual + Σ_j λ·f_j·W_j², whose optimum solves
+``(XᵀSX/n + diag(λf)) W = XᵀSY/n`` with X and Y centred when there is an intercept.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +10,80 @@ from typing import Any
 
 import numpy as np
 import scipy.linalg
-import scipy.optimize
+import scipy.sparse
 import scipy.sparse.linalg
-import scipy.special
 import torch
 
-from reglab.solvers.design import _Design, centred_gram
-from reglab.solvers.fista import FastSolution
+from reglab.solvers.design import Design, LinearSolution
 
-__all__ = ["ridge_solve"]
+__all__ = ["ridge_solve", "solve_ridge"]
+
+
+def solve_ridge(d: Design, lam: float, f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ridge optimum on a least-squares design: W of shape (p, k) and the solver's b (zeros, k).
+
+    ``(XᵀSX/n + diag(λf)) W = XᵀSY/n`` by Cholesky when the design has its Gram form and every
+    λf > 0; otherwise least squares on ``[√S·X/√n; diag(√(λf))]`` — the minimum-norm solution
+    when the system is singular (λ = 0, unpenalized features). The intercept is recovered by
+    ``d.intercept(W, b)``.
+
+    Parameters
+    ----------
+    d : Design
+        A design with the squared loss.
+    lam : float
+        λ ≥ 0 (the L2 strength).
+    f : ndarray of shape (n_features,)
+        Per-feature factors of λ (0: unpenalized).
+
+    Examples
+    --------
+    >>> d = Design(np.eye(4), np.array([1.0, 2.0, 3.0, 4.0]), "squared", False, gram=True)
+    >>> np.round(solve_ridge(d, 0.25, np.ones(4))[0].ravel(), 6).tolist()   # y_j / (1 + n·λ)
+    [0.5, 1.0, 1.5, 2.0]
+    """
+    if d.gram is not None and np.all(lam * f > 0):
+        A = d.gram + np.diag(lam * f)
+        try:
+            return scipy.linalg.solve(A, d.xty, assume_a="pos", check_finite=False), np.zeros(d.k)
+        except np.linalg.LinAlgError:
+            pass  # numerically not positive definite: the least-squares route below
+    if d.sparse:  # X stays sparse: LSMR on the same stacked system, to rounding
+        A = scipy.sparse.vstack([d.root_weighted(d.X) / np.sqrt(d.n), scipy.sparse.diags(np.sqrt(lam * f))],
+                                format="csr")
+        B = np.vstack([d.root_weighted(d.Yc) / np.sqrt(d.n), np.zeros((d.p, d.k))])
+        W = np.column_stack([scipy.sparse.linalg.lsmr(A, B[:, j], atol=1e-15, btol=1e-15, maxiter=100 * d.p)[0]
+                             for j in range(d.k)])
+        return W, np.zeros(d.k)
+    A = np.vstack([d.root_weighted(d.X) / np.sqrt(d.n), np.diag(np.sqrt(lam * f))])
+    B = np.vstack([d.root_weighted(d.Yc) / np.sqrt(d.n), np.zeros((d.p, d.k))])
+    # NumPy's cutoff (eps·max(shape)): LAPACK's default keeps singular values of ~1e-16 and lands
+    # rank-deficient problems on solutions that depend on row order and repetition
+    W = scipy.linalg.lstsq(A, B, cond=np.finfo(np.float64).eps * max(A.shape), lapack_driver="gelsd")[0]
+    return W, np.zeros(d.k)
 
 
 def ridge_solve(X: Any, y: Any, l2: float, *, fit_intercept: bool = True,
-                dtype: torch.dtype = torch.float64) -> FastSolution:
-    """Ridge by a direct solve: ``(XcᵀXc/n + λI) w = Xcᵀyc/n`` (Cholesky), Xc, yc centred with an intercept.
+                dtype: torch.dtype = torch.float64) -> LinearSolution:
+    """Ridge on arrays: mean (y − Xw − b)² + λ·Σw² (scikit-learn's ``Ridge(alpha=n·λ)``), by :func:`solve_ridge`.
 
-    Objective: mean (y − Xw − b)² + λ·Σw² (scikit-learn's ``Ridge(alpha=n·λ)``).
+    The Gram form is built for any shape (X read once, centred block by block), so the solve is a
+    Cholesky factorization of a p × p matrix.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+    y : array-like of shape (n_samples,)
+    l2 : float
+        λ > 0.
+    fit_intercept : bool
+    dtype : torch.dtype
+        The precision X is read and its Gram matrix built in; the coefficients come back in it.
+
+    Returns
+    -------
+    LinearSolution
+        ``coef`` of shape (n_features,), a float ``intercept``, ``solver="direct"``.
 
     Examples
     --------
@@ -31,33 +93,8 @@ def ridge_solve(X: Any, y: Any, l2: float, *, fit_intercept: bool = True,
     """
     if l2 <= 0:
         raise ValueError(f"ridge_solve needs l2 > 0 for a unique solution; got {l2}.")
-    # NumPy throughout: its XᵀX is a syrk, centred block by block (no centred copy of X)
     np_dtype = torch.empty((), dtype=dtype).numpy().dtype
     Xn = np.asarray(X, dtype=np_dtype)
-    yn = np.asarray(y, dtype=np_dtype).reshape(len(Xn), 1)
-    n, p = Xn.shape
-    x_mean = Xn.mean(0) if fit_intercept else None
-    y_mean = yn.mean(0) if fit_intercept else np.zeros(1, dtype=np_dtype)
-    A, c = centred_gram(Xn, yn - y_mean, x_mean)
-    A.flat[:: p + 1] += n * l2
-    w = torch.cholesky_solve(torch.from_numpy(c), torch.linalg.cholesky(torch.from_numpy(A))).numpy()
-    b = float(y_mean[0] - x_mean @ w[:, 0]) if fit_intercept else 0.0
-    return FastSolution(w[:, 0].copy(), b, 1, True)
-
-
-
-def _ridge_direct(d: _Design, lam: float, f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(XᵀX/n + diag(λf)) W = XᵀY/n by Cholesky when the Gram form exists and every λf > 0;
-    otherwise least squares on [X/√n; diag(√(λ f))] — the minimum-norm solution when singular."""
-    if d.gram is not None and np.all(lam * f > 0):
-        A = d.gram + np.diag(lam * f)
-        try:
-            return scipy.linalg.solve(A, d.xty, assume_a="pos", check_finite=False), np.zeros(d.k)
-        except np.linalg.LinAlgError:
-            pass  # numerically not positive definite: the least-squares route below
-    A = np.vstack([d.root_weighted(d.X) / np.sqrt(d.n), np.diag(np.sqrt(lam * f))])
-    B = np.vstack([d.root_weighted(d.Yc) / np.sqrt(d.n), np.zeros((d.p, d.k))])
-    # NumPy's cutoff (eps·max(shape)): LAPACK's default keeps singular values of ~1e-16 and lands
-    # rank-deficient problems on solutions that depend on row order and repetition
-    W = scipy.linalg.lstsq(A, B, cond=np.finfo(np.float64).eps * max(A.shape), lapack_driver="gelsd")[0]
-    return W, np.zeros(d.k)
+    d = Design(Xn, np.asarray(y, dtype=np_dtype).reshape(len(Xn)), "squared", fit_intercept, gram=True)
+    W, b = solve_ridge(d, float(l2), np.ones(d.p))
+    return LinearSolution(W[:, 0].astype(np_dtype), float(d.intercept(W, b)[0]), 1, True, "direct")

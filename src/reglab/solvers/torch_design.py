@@ -23,7 +23,7 @@ Entry points:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 import numpy as np
 import torch
@@ -34,12 +34,7 @@ from reglab.losses import Loss, get_loss
 from reglab.models import LinearModel
 from reglab.penalties import Selection
 
-if TYPE_CHECKING:
-    pass
-
 __all__ = ["LinearDesign", "gram_matrix", "linear_gradients", "top_eigenvalue"]
-
-
 
 
 _GRAM_MAX_D: Final = 4096  # the Gram matrix is d² numbers: above this the data form is used
@@ -147,7 +142,7 @@ def top_eigenvalue(X: Tensor, fit_intercept: bool = True, *, gram: Tensor | None
     w64 = None if sample_weight is None else sample_weight.to(torch.float64)
     total = float(n if w64 is None else w64.sum())
     g = torch.Generator().manual_seed(seed)
-    v = torch.randn(d, dtype=torch.float64, generator=g)
+    v = torch.randn(d, dtype=torch.float64, generator=g).to(X.device)  # drawn on the CPU: same start everywhere
     v /= v.norm()
     lam = new = 0.0
     for _ in range(500):
