@@ -276,10 +276,11 @@ class _LinearGD(_BaseGD):
                                fit_intercept=self.fit_intercept, tol=1e-4 if tol is None else tol,
                                max_iter=max_iter, coef_init=self._coef_full if warm else None,
                                intercept_init=self._intercept_full if warm else None, sample_weight=sample_weight)
-            if not sol.converged:
+            if not sol.converged and sol.n_iter < max_iter:  # at the cap, solve_linear has warned already
                 warnings.warn(
-                    f"{type(self).__name__} ({sol.solver}) did not converge in max_iter={max_iter} iterations "
-                    f"(tol={tol}); increase max_iter.", ConvergenceWarning, stacklevel=3,
+                    f"{type(self).__name__} ({sol.solver}) stopped before tol={tol} at a relative optimality of "
+                    f"{float(sol.optimality or float('nan')):.3g} (the floating-point floor of this problem); use a larger tol.",
+                    ConvergenceWarning, stacklevel=3,
                 )
             self.n_iter_ = int(sol.n_iter)
             self._keep_record(None)
@@ -827,8 +828,9 @@ class _LinearCV(BaseEstimator):
         self.alpha_ = self.alpha_min_ if self.select == "min" else self.alpha_1se_
         sol = solve_linear(X, y, loss=loss, alpha=self.alpha_, l1_ratio=rho, penalty_factor=factor,
                            fit_intercept=self.fit_intercept, tol=tol, max_iter=max_iter, sample_weight=sw)
-        if not sol.converged:
-            warnings.warn(f"{type(self).__name__}: the final fit did not converge in max_iter={max_iter}.",
+        if not sol.converged and sol.n_iter < max_iter:  # at the cap, solve_linear has warned already
+            warnings.warn(f"{type(self).__name__}: the final fit stopped before tol at a relative optimality of "
+                          f"{float(sol.optimality or float('nan')):.3g} (the floating-point floor of this problem); use a larger tol.",
                           ConvergenceWarning, stacklevel=3)
         self.n_iter_ = int(sol.n_iter)
         return sol.coef, sol.intercept
