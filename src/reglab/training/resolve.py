@@ -224,11 +224,7 @@ def resolve_inputs(model: Any, data: Any, loss: Any, seed: int, dtype: torch.dty
     """
     loss_obj = None if loss is None else get_loss(loss)
     if isinstance(model, str):
-        if model not in MODELS:
-            raise ValueError(f"Unknown model {model!r}. Choose one of {', '.join(MODELS)}, or pass an nn.Module.")
-        dev = torch.device("cpu") if device is None else check_device(device)
-        task = TASK_OF_MODEL.get(model) or (None if loss_obj is None else TASK_OF_LOSS.get(loss_obj.name))
-        dt = dtype or (torch.float32 if model == "mlp" else torch.float64)
+        dev, task, dt = _named_model_setup(model, loss_obj, dtype, device)
         ds = as_dataset(data, task=task, dtype=dt)
         gen = torch.Generator().manual_seed(seed)
         built = build_model(model, ds.n_features, ds.n_outputs, generator=gen, dtype=dt, **dict(model_args or {}))
@@ -241,6 +237,17 @@ def resolve_inputs(model: Any, data: Any, loss: Any, seed: int, dtype: torch.dty
         default = getattr(model, "default_loss", None) or LOSS_OF_TASK[ds.task]
         return model, ds.to_device(dev), loss_obj or get_loss(default)
     raise TypeError(f"model must be an nn.Module or one of {', '.join(MODELS)}; got {type(model).__name__}.")
+
+
+def _named_model_setup(model: str, loss: Loss | None, dtype: torch.dtype | None,
+                       device: Any) -> tuple[torch.device, str | None, torch.dtype]:
+    """For a model given by name: the run's device (the CPU unless ``device``), its task (the model's,
+    else the loss's) and dtype (float32 for an MLP, float64 for the linear family, unless ``dtype``)."""
+    if model not in MODELS:
+        raise ValueError(f"Unknown model {model!r}. Choose one of {', '.join(MODELS)}, or pass an nn.Module.")
+    dev = torch.device("cpu") if device is None else check_device(device)
+    task = TASK_OF_MODEL.get(model) or (None if loss is None else TASK_OF_LOSS.get(loss.name))
+    return dev, task, dtype or (torch.float32 if model == "mlp" else torch.float64)
 
 
 def resolve_stream_inputs(model: Any, source: Any, loss: Any, seed: int, dtype: torch.dtype | None,
@@ -262,11 +269,7 @@ def resolve_stream_inputs(model: Any, source: Any, loss: Any, seed: int, dtype: 
     """
     loss_obj = None if loss is None else get_loss(loss)
     if isinstance(model, str):
-        if model not in MODELS:
-            raise ValueError(f"Unknown model {model!r}. Choose one of {', '.join(MODELS)}, or pass an nn.Module.")
-        dev = torch.device("cpu") if device is None else check_device(device)
-        task = TASK_OF_MODEL.get(model) or (None if loss_obj is None else TASK_OF_LOSS.get(loss_obj.name))
-        dt = dtype or (torch.float32 if model == "mlp" else torch.float64)
+        dev, task, dt = _named_model_setup(model, loss_obj, dtype, device)
         default_loss = None if task is None else LOSS_OF_TASK[task]
     elif isinstance(model, nn.Module):
         dt = _check_model(model, model_args, dtype)
