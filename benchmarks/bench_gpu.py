@@ -29,6 +29,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import sys
@@ -216,7 +217,9 @@ def main(argv: list[str] | None = None) -> None:
         f"# Penalties against torch's own step ({device.type})",
         "",
         f"device: {dev}; torch {torch.__version__}; python {platform.python_version()}; "
-        f"torch threads {torch.get_num_threads()}",
+        f"torch threads {torch.get_num_threads()}; load average (1, 5, 15 min) at the end "
+        f"{', '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs (other work on the machine "
+        "slows both sides alike, but adds noise)",
         "",
         f"command: `python benchmarks/bench_gpu.py --device {args.device} --rows {' '.join(args.rows)} "
         f"--repeats {args.repeats} --inner {args.inner}`",

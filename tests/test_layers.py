@@ -142,10 +142,6 @@ def test_the_private_name_check_sees_each_kind_of_private_import() -> None:
         (3, "reglab.training.monitor"), (4, "reglab.training.monitor._MAX_LOG")]
 
 
-# issue #15: remove this mark when the last offender is gone (strict: the test then fails until it is)
-@pytest.mark.xfail(strict=True, reason=(
-    "private names still imported across packages: sklearn/estimators.py (solvers.linear._penalty_rho, "
-    "solvers.design._loss_and_grad_z, solvers.design._targets), training/fast_linear.py (solvers.fista._fista_loop)"))
 def test_no_module_imports_a_private_name_from_another_package() -> None:
     offenders = private_imports_across_packages()
     assert not offenders, "private names imported across packages:\n" + "\n".join(map(str, offenders))

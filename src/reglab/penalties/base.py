@@ -49,15 +49,6 @@ WeightsSpec = Tensor | Sequence[Any] | Mapping[str, Any] | None
 Strength = float | Tensor  # a scalar, or per element (broadcastable to the tensor it acts on)
 
 
-_NORM_LAYERS = (
-    nn.modules.batchnorm._NormBase,
-    nn.LayerNorm,
-    nn.GroupNorm,
-    nn.LocalResponseNorm,
-    nn.RMSNorm,
-)
-
-
 def soft_threshold(v: Tensor, threshold: float | Tensor) -> Tensor:
     """Soft-thresholding: ``sign(v) · max(|v| − threshold, 0)``, the prox of ``threshold·|·|``.
 
@@ -74,7 +65,15 @@ def soft_threshold(v: Tensor, threshold: float | Tensor) -> Tensor:
     return torch.sign(v) * torch.clamp(v.abs() - threshold, min=0.0)
 
 
-def _check_strength(strength: Any, name: str = "strength") -> float:
+def check_strength(strength: Any, name: str = "strength") -> float:
+    """``strength`` as a float, or a ``TypeError`` (not a real number) or ``ValueError`` (negative or
+    not finite) whose message names it ``name``.
+
+    Examples
+    --------
+    >>> check_strength(1)
+    1.0
+    """
     if isinstance(strength, bool) or not isinstance(strength, (int, float)):
         raise TypeError(f"Penalty {name} must be a real number; got {type(strength).__name__} {strength!r}.")
     strength = float(strength)
@@ -116,21 +115,61 @@ def _check_weights(weights: WeightsSpec) -> Tensor | dict[str, Tensor] | None:
     return _as_weight_tensor(weights, "weights")
 
 
-def default_on(model: nn.Module) -> Callable[[str, Tensor], bool]:
-    """The default ``on=`` selector: every parameter except biases and normalisation parameters.
+WRAPPER_PREFIXES: Final = ("module.", "_orig_mod.")
+"""Name prefixes that wrappers add to every parameter name: ``DistributedDataParallel`` and
+``DataParallel`` (``module.``), ``torch.compile`` (``_orig_mod.``). ``on=`` matches names without them."""
 
-    A parameter is excluded when its name ends in ``bias`` or when it is a 1-D parameter of a
-    normalisation layer (BatchNorm, LayerNorm, GroupNorm, RMSNorm, ...).
+
+def unwrapped_parameters(model: nn.Module) -> dict[str, Tensor]:
+    """``model``'s parameters by name, without the prefixes wrappers add (:data:`WRAPPER_PREFIXES`).
+
+    A prefix is removed (repeatedly: DDP around a compiled model) only when every parameter name
+    starts with it, as under a wrapper whose one child is the model; so a model that merely has a
+    child named ``module`` beside other parameters keeps its names.
+
+    Examples
+    --------
+    >>> wrapped = nn.DataParallel(nn.Sequential(nn.Linear(2, 1)))  # names 'module.0.weight', ...
+    >>> list(unwrapped_parameters(wrapped))
+    ['0.weight', '0.bias']
     """
-    norm_params: set[str] = set()
-    for module_name, module in model.named_modules():
-        if isinstance(module, _NORM_LAYERS):
-            for pname, p in module.named_parameters(recurse=False):
-                if p.ndim <= 1:
-                    norm_params.add(f"{module_name}.{pname}" if module_name else pname)
+    params = dict(model.named_parameters())
+    while params:
+        prefix = next((pre for pre in WRAPPER_PREFIXES if all(n.startswith(pre) for n in params)), None)
+        if prefix is None:
+            break
+        params = {n[len(prefix):]: p for n, p in params.items()}
+    return params
+
+
+def default_on(model: nn.Module, optimizer: torch.optim.Optimizer | None = None) -> Callable[[str, Tensor], bool]:
+    """The default ``on=`` selector: every trainable parameter with at least two dimensions.
+
+    A parameter is selected when ``param.ndim >= 2`` (the weights of ``Linear``, ``Conv*``,
+    ``Embedding``, ``MultiheadAttention``'s projections, ...), it requires a gradient, and, when
+    ``optimizer`` is given, the optimizer updates it (it is in its ``param_groups``). Never a 1-D or
+    scalar parameter (biases, ``MultiheadAttention.in_proj_bias``, the gains of LayerNorm, RMSNorm
+    and BatchNorm, scalars) and never a frozen one.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The model whose parameters are selected (its names are not consulted).
+    optimizer : torch.optim.Optimizer, optional
+        When given, parameters outside its ``param_groups`` are skipped (the fine-tuning pattern:
+        an optimizer over the trainable parameters only).
+
+    Examples
+    --------
+    >>> net = nn.Sequential(nn.Linear(3, 4), nn.LayerNorm(4), nn.Linear(4, 1))
+    >>> keep = default_on(net)
+    >>> [name for name, p in net.named_parameters() if keep(name, p)]
+    ['0.weight', '2.weight']
+    """
+    updated = None if optimizer is None else {id(p) for g in optimizer.param_groups for p in g["params"]}
 
     def select(name: str, param: Tensor) -> bool:
-        return not (name.split(".")[-1] == "bias" or name in norm_params)
+        return param.ndim >= 2 and param.requires_grad and (updated is None or id(param) in updated)
 
     return select
 
@@ -460,8 +499,11 @@ class AbstractPenalty(ABC):
     on : str, sequence of str, callable, mapping or None
         Which parameters the term applies to: a glob or list of globs over parameter names
         (``"fc1.weight"``, ``"*.weight"``); a ``callable(name, param) -> bool``; or a mapping
-        ``{name: bool mask}`` selecting single elements. ``None`` (default): every parameter
-        except biases and 1-D parameters of normalisation layers.
+        ``{name: bool mask}`` selecting single elements. Names are matched without the wrapper
+        prefixes ``module.`` (``DistributedDataParallel``) and ``_orig_mod.`` (``torch.compile``).
+        ``None`` (default): every parameter the optimizer updates with ``ndim >= 2``, never a 1-D or
+        scalar one (biases, normalisation gains) and never a frozen one (``requires_grad=False``, or
+        not in the optimizer's ``param_groups``); see :func:`default_on`.
     update : {"gradient", "proximal", "decoupled", "cumulative"}
         Where the penalty enters the optimizer step (see :class:`reglab.Regularized`).
 
@@ -491,7 +533,7 @@ class AbstractPenalty(ABC):
     weights: Tensor | dict[str, Tensor] | None = None
 
     def __init__(self, strength: float, *, on: OnSpec = None, update: str = "gradient") -> None:
-        self.strength = _check_strength(strength)
+        self._strength = check_strength(strength)
         if update not in RULES:
             raise ValueError(f"Unknown update rule {update!r}. Choose one of {', '.join(RULES)}.")
         if on is not None and not isinstance(on, (str, Sequence, Mapping)) and not callable(on):
@@ -501,6 +543,19 @@ class AbstractPenalty(ABC):
             )
         self.on = on
         self.update = update
+
+    @property
+    def strength(self) -> float:
+        """λ ≥ 0. Assigning it checks the value as the constructor does (a ``TypeError`` for a
+        non-number, a ``ValueError`` for a negative or non-finite one, naming the term); a
+        :class:`~reglab.updates.Regularized` built before the assignment takes the new value at
+        :meth:`~reglab.updates.Regularized.refresh_strengths` (a
+        :class:`~reglab.updates.schedules.StrengthScheduler` calls it)."""
+        return self._strength
+
+    @strength.setter
+    def strength(self, value: float) -> None:
+        self._strength = check_strength(value, f"strength of {self!r}")
 
     # -- the mathematics, elementwise ------------------------------------------------------------
     @abstractmethod
@@ -528,8 +583,20 @@ class AbstractPenalty(ABC):
         """The penalty acting on one selected tensor (its per-element weights included)."""
 
     # -- where it applies --------------------------------------------------------------------------
-    def select(self, model: nn.Module) -> list[Selection]:
+    def select(self, model: nn.Module, optimizer: torch.optim.Optimizer | None = None) -> list[Selection]:
         """Resolve ``on=`` (and per-element ``weights``, when the term has them) against ``model``.
+
+        Names are matched without the prefixes that wrappers add (``module.`` for
+        ``DistributedDataParallel``, ``_orig_mod.`` for ``torch.compile``), so ``on="0.weight"``
+        selects the same tensor in a wrapped model; the selections carry the unwrapped names.
+
+        Parameters
+        ----------
+        model : nn.Module
+        optimizer : torch.optim.Optimizer, optional
+            With the default ``on=None``, parameters this optimizer does not update are skipped (see
+            :func:`default_on`). An explicit ``on=`` is resolved as given (``Regularized`` then refuses
+            a selected parameter its optimizer does not update).
 
         Raises
         ------
@@ -537,11 +604,11 @@ class AbstractPenalty(ABC):
             If ``on=`` matches no parameter, a mask's shape differs from its parameter's, or the
             weights do not fit the selection.
         """
-        params = dict(model.named_parameters())
+        params = unwrapped_parameters(model)
         on = self.on
         chosen: list[Selection] = []
         if on is None:
-            keep = default_on(model)
+            keep = default_on(model, optimizer)
             chosen = [Selection(n, p, None) for n, p in params.items() if keep(n, p)]
         elif isinstance(on, Mapping):
             for name, mask in on.items():

@@ -14,8 +14,11 @@ proximal   after a plain gradient step                  ``p ← prox(p, lr)``
 cumulative after a plain (stochastic) gradient step     Tsuruoka et al.'s clipped cumulative L1 penalty
 ========== ============================================ ================================================
 
-The learning rate is read from the inner optimizer's ``param_groups`` at every step, so LR
-schedulers (attached to the wrapper or to the inner optimizer) work.
+The learning rate is read from the inner optimizer's ``param_groups`` at every step (once per
+group), so LR schedulers (attached to the wrapper or to the inner optimizer) work. Unmasked terms of
+the elastic-net family are applied with ``torch._foreach_*`` ops over the tensors of each (term,
+learning-rate group), as torch's own foreach optimizers do, with the same numbers as the per-tensor
+path; masked, weighted and other penalties are applied tensor by tensor.
 
 References:
     Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019.
@@ -32,17 +35,88 @@ import torch
 from torch import Tensor, nn
 from torch.optim import optimizer as _torch_optimizer
 
-from reglab.penalties import AbstractPenalty, AbstractTensorPenalty, Selection
+from reglab.penalties import AbstractPenalty, AbstractTensorPenalty, ElasticNetParts, Selection
 from reglab.updates.rules import (
     AFTER_INNER,
     BEFORE_INNER,
     RULES,
     AbstractDirectionRule,
     AbstractParameterRule,
+    AbstractRule,
     optimizer_family,
 )
 
 __all__ = ["Regularized"]
+
+
+def _foreach_form(rule: AbstractRule, op: AbstractTensorPenalty, mask: Tensor | None) -> ElasticNetParts | None:
+    """``op`` when its term on this tensor can be applied with ``torch._foreach_*`` ops over many tensors
+    (an unmasked elastic-net family penalty with scalar parts, by the gradient, decoupled or proximal rule),
+    else None (the per-tensor path)."""
+    if mask is not None or not isinstance(op, ElasticNetParts) or rule.name not in ("gradient", "decoupled", "proximal"):
+        return None
+    if isinstance(op.l1, Tensor) or isinstance(op.l2, Tensor):
+        return None
+    return op
+
+
+def _scalar_for(params: list[Tensor], value: float) -> float | Tensor:
+    """``value`` as a 0-d tensor of the parameters' dtype for a CPU float32/float64 bucket, else as is.
+
+    On the CPU a ``_foreach`` multiply or divide by a Python number costs several times one by a 0-d
+    tensor (it wraps the number for every tensor), and gives the same numbers: a CPU kernel computes
+    a float32/float64 tensor with the number in the tensor's own dtype either way.
+    """
+    p = params[0]
+    if p.device.type == "cpu" and p.dtype in (torch.float32, torch.float64) and all(q.dtype is p.dtype for q in params):
+        return torch.tensor(value, dtype=p.dtype)
+    return value
+
+
+def _foreach_add_grad(op: ElasticNetParts, grads: list[Tensor], params: list[Tensor], new: bool) -> list[Tensor]:
+    """``g + ∇pen(w)`` for every (g, w), as :meth:`ElasticNetParts.adder` computes it: new tensors when
+    ``new`` (out of place, as torch's ``weight_decay``), else in place into ``grads``."""
+    out = grads
+    if op.l2 is not None:
+        alpha = 2.0 * op.l2
+        if new:
+            out = torch._foreach_add(grads, params, alpha=alpha)
+            new = False
+        else:
+            torch._foreach_add_(out, params, alpha=alpha)
+    if op.l1 is not None:
+        signs = torch._foreach_sign(params)
+        if new:
+            out = torch._foreach_add(grads, signs, alpha=op.l1)
+        else:
+            torch._foreach_add_(out, signs, alpha=op.l1)
+    return out
+
+
+def _foreach_decay_(op: ElasticNetParts, params: list[Tensor], lr: float) -> None:
+    """In place ``w ← w − lr·∇pen(w)`` on every tensor, as :meth:`ElasticNetParts.decayer` computes it."""
+    if op.l1 is None:
+        assert op.l2 is not None
+        torch._foreach_mul_(params, _scalar_for(params, 1.0 - lr * 2.0 * op.l2))  # AdamW's multiplicative form
+        return
+    g = torch._foreach_sign(params)
+    torch._foreach_mul_(g, op.l1)
+    if op.l2 is not None:
+        torch._foreach_add_(g, torch._foreach_mul(params, 2.0 * op.l2))
+    torch._foreach_sub_(params, g, alpha=lr)
+
+
+def _foreach_prox_(op: ElasticNetParts, params: list[Tensor], step: float) -> None:
+    """In place ``w ← prox(w, step)`` on every tensor, as :meth:`ElasticNetParts.proxer` computes it."""
+    if op.l1 is not None:
+        # soft-threshold as v − clamp(v, −t, t): three passes instead of sign(v)·max(|v| − t, 0)'s six, the
+        # same numbers (v ∓ t outside [−t, t], 0 inside; only the sign of a zero may differ)
+        t = step * op.l1
+        inside = torch._foreach_clamp_max(params, t)
+        torch._foreach_clamp_min_(inside, -t)
+        torch._foreach_sub_(params, inside)
+    if op.l2 is not None:
+        torch._foreach_div_(params, _scalar_for(params, 1.0 + 2.0 * step * op.l2))
 
 
 def _global_step_hooks() -> bool:
@@ -114,37 +188,91 @@ class Regularized(torch.optim.Optimizer):
         owned = {id(p) for g in optimizer.param_groups for p in g["params"]}
         self.selections: list[list[Selection]] = []
         for t in terms:
-            sel = t.select(model)
+            sel = t.select(model, optimizer)  # the default on= skips what the optimizer does not update
             outside = [s.name for s in sel if id(s.param) not in owned]
             if outside:
                 raise ValueError(f"{t!r} applies to {outside}, which the optimizer does not update.")
             self.selections.append(sel)
+        self._cumulative: dict[int, list[dict[str, Tensor]]] = {}  # per term: (u, q) per selected parameter
+        self._build_plan()
+
+    def _build_plan(self) -> None:
+        """Each term acting on each of its selected parameters at its current strength, and the step's plan.
+
+        The plan: the stages of STEP, each rule's terms in the order given, as (rule, op, selection,
+        state); a term that is zero everywhere acts as the identity and is left out. Rule state
+        (cumulative-L1 totals) already held is kept.
+        """
+        terms = self.terms
         # each term acting on each of its selected parameters (its parts, or its own elementwise maths)
         self.ops: list[list[AbstractTensorPenalty]] = [[t.acting_on(s) for s in sel]
                                                        for t, sel in zip(terms, self.selections)]
-        # the step's plan, fixed with the terms: the stages of STEP, each rule's terms in the order given,
-        # as (rule, op, selection, state); a term that is zero everywhere acts as the identity and is left out
-        self._cumulative: dict[int, list[dict[str, Tensor]]] = {}  # per term: (u, q) per selected parameter
-        by_rule: dict[str, list[tuple[Any, AbstractTensorPenalty, Selection, dict[str, Tensor] | None]]] = {
+        by_rule: dict[str, list[tuple[int, Any, AbstractTensorPenalty, Selection, dict[str, Tensor] | None]]] = {
             name: [] for name in RULES}
         for i, (t, sel, ops) in enumerate(zip(terms, self.selections, self.ops)):
             rule = RULES[t.update]
-            states = [rule.new_state(t, s) for s in sel]
+            states = self._cumulative.get(i) or [rule.new_state(t, s) for s in sel]
             if states and all(st is not None for st in states):
                 self._cumulative[i] = states  # type: ignore[assignment]
-            by_rule[rule.name] += [(rule, op, s, st) for op, s, st in zip(ops, sel, states) if not op.empty]
+            by_rule[rule.name] += [(i, rule, op, s, st) for op, s, st in zip(ops, sel, states) if not op.empty]
         self._direction = [entry for r in BEFORE_INNER if isinstance(r, AbstractDirectionRule) for entry in by_rule[r.name]]
         self._before = [entry for r in BEFORE_INNER if isinstance(r, AbstractParameterRule) for entry in by_rule[r.name]]
         self._after = [entry for r in AFTER_INNER for entry in by_rule[r.name]]
         self._before_inner = bool(self._direction or self._before)
         self._after_inner = bool(self._after)
+        # the learning-rate group of each parameter, found once: the step reads each group's lr once
+        self._group_of = {id(p): k for k, g in enumerate(self.optimizer.param_groups) for p in g["params"]}
+        self._plans = {stage: self._bucketed(entries)
+                       for stage, entries in (("direction", self._direction), ("before", self._before),
+                                              ("after", self._after))}
+
+    _multi_tensor: bool = True
+    """Apply unmasked elastic-net family terms with ``torch._foreach_*`` ops over each (term, lr group)
+    bucket of tensors (False: tensor by tensor; the two agree bit for bit)."""
+
+    def _bucketed(self, entries: list[Any]) -> list[tuple[Any, ...]]:
+        """The entries of one stage as actions, in order: ``("many", rule, op, group, first, params)``, a
+        bucket of unmasked tensors of one term, one lr group and the same ``first`` (the first
+        gradient-rule term on each of its parameters) applied with ``torch._foreach_*``; or
+        ``("each", rule, op, selection, state, group, first)``, one tensor."""
+        seen: set[int] = set()
+        actions: list[tuple[Any, ...]] = []
+        buckets: dict[tuple[Any, ...], list[Any]] = {}  # key -> [op, params...]
+
+        def flush() -> None:
+            actions.extend(("many", k[1], ps[0], k[4], k[5], ps[1:]) for k, ps in buckets.items())
+            buckets.clear()
+
+        term = None
+        for i, rule, op, s, st in entries:
+            if i != term:  # a new term: the previous term's buckets go first
+                flush()
+                term = i
+            first = id(s.param) not in seen
+            seen.add(id(s.param))
+            group = self._group_of[id(s.param)]
+            form = _foreach_form(rule, op, s.mask) if self._multi_tensor else None
+            if form is None:
+                actions.append(("each", rule, op, s, st, group, first))
+            else:
+                key = (i, rule, form.l1, form.l2, group, first)
+                buckets.setdefault(key, [form]).append(s.param)
+        flush()
+        return actions
+
+    def refresh_strengths(self) -> None:
+        """Take each term's current ``strength`` (after ``term.strength = ...``) into the step.
+
+        The terms' per-tensor penalties are built from their strengths at construction; call this
+        after assigning strengths by hand (a :class:`~reglab.updates.schedules.StrengthScheduler`
+        does it at each of its steps). Rule state (cumulative-L1 totals) is kept.
+        """
+        self._build_plan()
 
     # -- learning rates ----------------------------------------------------------------------------
-    def _lr_of(self, param: Tensor) -> float:
-        for g in self.optimizer.param_groups:
-            if any(p is param for p in g["params"]):
-                return float(g["lr"])
-        raise KeyError("parameter not in optimizer")  # unreachable: checked at construction
+    def _lrs(self) -> list[float]:
+        """The learning rate of each parameter group, read once."""
+        return [float(g["lr"]) for g in self.optimizer.param_groups]
 
     # -- the step ----------------------------------------------------------------------------------
     @torch.no_grad()
@@ -160,16 +288,30 @@ class Regularized(torch.optim.Optimizer):
         :meth:`_step` to put back after the inner step, so that after ``step()`` ``.grad`` still
         holds the data-loss gradient (which a :class:`~reglab.observe.Recorder` reads then).
         """
-        data: dict[int, tuple[Tensor, Tensor]] = {}
-        for rule, op, s, _ in self._direction:
+        data: list[tuple[Tensor, Tensor]] = []
+        for action in self._plans["direction"]:
+            if action[0] == "many":
+                _, _, op, _, first, params = action
+                new = keep_data_grads and first  # the first term on p writes a new tensor
+                live = [p for p in params if p.grad is not None]
+                if not live:
+                    continue
+                grads = [p.grad for p in live]
+                out = _foreach_add_grad(op, grads, live, new)
+                if new:
+                    data += zip(live, grads)
+                    for p, g in zip(live, out):
+                        p.grad = g
+                continue
+            _, rule, op, s, _, _, first = action
             p, g = s.param, s.param.grad
             if g is None:
                 continue
-            new = keep_data_grads and id(p) not in data  # the first term on p writes a new tensor
+            new = keep_data_grads and first
             if new:
-                data[id(p)] = (p, g)
+                data.append((p, g))
             p.grad = rule.add_to_direction(op, p, g, s.mask, out=None if new else g)
-        return list(data.values())
+        return data
 
     @torch.no_grad()
     def penalty_value(self, rule: str | None = None) -> Tensor:
@@ -212,7 +354,7 @@ class Regularized(torch.optim.Optimizer):
         if self._before_inner:  # the stages of STEP before the inner step, then the inner step, then those after
             with torch.no_grad():
                 data_grads = self._add_penalty_grads(keep_data_grads=True)
-                self._apply_parameter_rules(self._before)
+                self._apply_parameter_rules(self._plans["before"])
         try:
             self.optimizer.step()
         finally:
@@ -220,7 +362,7 @@ class Regularized(torch.optim.Optimizer):
                 p.grad = g
         if self._after_inner:
             with torch.no_grad():
-                self._apply_parameter_rules(self._after)
+                self._apply_parameter_rules(self._plans["after"])
         return loss
 
     _step_hooked = torch.optim.Optimizer.profile_hook_step(_step)
@@ -234,12 +376,22 @@ class Regularized(torch.optim.Optimizer):
 
         return penalized
 
-    def _apply_parameter_rules(self, plan: list[Any]) -> None:
-        """Each (rule, op, selection, state) of ``plan``, in order, on the parameters that have a gradient
-        (a parameter the step does not update is left alone)."""
-        for rule, op, s, state in plan:
+    def _apply_parameter_rules(self, plan: list[tuple[Any, ...]]) -> None:
+        """Each action of ``plan`` (:meth:`_bucketed`), in order, on the parameters that have a gradient
+        (a parameter the step does not update is left alone); each group's lr is read once."""
+        if not plan:
+            return
+        lrs = self._lrs()
+        for action in plan:
+            if action[0] == "many":
+                _, rule, op, group, _, params = action
+                live = [p for p in params if p.grad is not None]
+                if live:
+                    (_foreach_decay_ if rule.name == "decoupled" else _foreach_prox_)(op, live, lrs[group])
+                continue
+            _, rule, op, s, state, group, _ = action
             if s.param.grad is not None:
-                rule.apply_(op, s.param, self._lr_of(s.param), s.mask, state)
+                rule.apply_(op, s.param, lrs[group], s.mask, state)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         self.optimizer.zero_grad(set_to_none=set_to_none)
@@ -279,4 +431,12 @@ class Regularized(torch.optim.Optimizer):
                 st["q"].copy_(src["q"])
 
     def __repr__(self) -> str:
-        return f"Regularized({type(self.optimizer).__name__}, terms={self.terms!r})"
+        """``Regularized(SGD(lr=0.1), [L2(0.01) gradient on 2 tensors, ...])``: the inner optimizer, its
+        learning rate(s), and each term with its rule and the number of tensors it applies to."""
+        lrs = sorted({float(g["lr"]) for g in self.optimizer.param_groups if "lr" in g})
+        lr = "" if not lrs else f"lr={lrs[0]:g}" if len(lrs) == 1 else f"lr={lrs[0]:g}..{lrs[-1]:g}"
+        terms = ", ".join(
+            # a term's repr names its rule unless it is the default, gradient
+            f"{t!r}{' gradient' if t.update == 'gradient' else ''} on {len(sel)} tensor{'s' if len(sel) != 1 else ''}"
+            for t, sel in zip(self.terms, self.selections))
+        return f"Regularized({type(self.optimizer).__name__}({lr}), [{terms}])"
