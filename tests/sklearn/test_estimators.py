@@ -153,14 +153,14 @@ ARRAY_API_ESTIMATORS = list({type(est): est for est in reversed(ESTIMATORS)}.val
 def test_sklearn_array_api_check_with_numpy_dispatch() -> None:
     code = (
         "from sklearn.utils.estimator_checks import check_array_api_input\n"
-        "import tests.test_sklearn as t\n"
+        "import tests.sklearn.test_estimators as t\n"
         "for est in t.ARRAY_API_ESTIMATORS:\n"
         "    check_array_api_input(type(est).__name__, est, array_namespace='numpy',"
         " expect_only_array_outputs=False)\n"
         "print('ok', len(t.ARRAY_API_ESTIMATORS))\n"
     )
     env = {**os.environ, "SCIPY_ARRAY_API": "1"}
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     out = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, env=env,
                          cwd=root, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]

@@ -17,7 +17,7 @@ from reglab.penalties import L1, L2, ElasticNet
 from reglab.sklearn import GDClassifier, GDClassifierCV, GDRegressor, GDRegressorCV, MLPClassifier, MLPRegressor
 from reglab.updates import Regularized
 from tests._bounds import Risk, assert_same_outputs
-from tests.test_sklearn import COMBINATIONS, REFUSED, UPDATES
+from tests.sklearn.test_estimators import COMBINATIONS, REFUSED, UPDATES
 
 # -- refused combinations: the engine's reason, raised by every estimator -------------------------------
 
