@@ -117,3 +117,15 @@ def test_page_l1_subgradient_then_proximal(server_url: str) -> None:
             browser.close()
     outside = [u for u in requests if not u.startswith(server_url + "/")]
     assert requests and not outside, outside
+
+
+def test_a_report_link_by_claim_opens_that_claim_s_preset(server_url: str) -> None:
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_page()
+            page.goto(f"{server_url}/?claim=l1-proximal")
+            run = _wait_run(page, 0)
+            assert run["request"]["rule"] == "proximal" and run["claim"]["id"] == "l1-proximal"
+        finally:
+            browser.close()

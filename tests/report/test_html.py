@@ -61,3 +61,9 @@ def test_write_atomic_replaces_the_file_and_leaves_no_temporary(tmp_path):
     write_atomic(target, "two")
     assert target.read_text() == "two"
     assert [p.name for p in target.parent.iterdir()] == ["f.txt"]
+
+
+def test_each_claim_section_names_its_playground_link(quick_report: dict[str, Any]):
+    html = (quick_report["out"] / "index.html").read_text(encoding="utf-8")
+    for c in quick_report["results"]["claims"]:
+        assert f"http://127.0.0.1:8000/?claim={c['id']}" in html

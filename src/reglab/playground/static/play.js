@@ -148,6 +148,9 @@ async function init() {
   for (const [key, p] of Object.entries(PRESETS)) sel.insertAdjacentHTML("beforeend", `<option value="${esc(key)}">${esc(p.label)}</option>`);
   const q = new URLSearchParams(location.search);
   // a link names a preset, or the controls, or both (then the controls win); a bare URL opens "L1 subgradient"
+  // ?claim=ID (the report's sections link so) opens the preset of that claim
+  const ofClaim = Object.keys(PRESETS).find(k => PRESETS[k].claim === q.get("claim"));
+  if (ofClaim && !q.get("preset")) q.set("preset", ofClaim);
   const preset = q.get("preset") && PRESETS[q.get("preset")] ? q.get("preset") : "l1-subgradient";
   loadPreset(preset);
   sel.value = q.get("preset") || !FIELDS.some(f => q.has(f)) ? preset : "";
