@@ -13,26 +13,29 @@ pytest.importorskip("fastapi")
 uvicorn = pytest.importorskip("uvicorn")
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+# a guard against a hang only, never a race: every wait ends as soon as its event happens
+HANG_GUARD_S = 600.0
 
 
 @pytest.fixture(scope="session")
 def server_url() -> Iterator[str]:
     from reglab.playground import create_app
 
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
+    # the socket is bound here and handed to uvicorn (no free-port race); the fits never wait on a clock:
+    # the tests assert that every request is answered, whatever the machine's speed
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = int(sock.getsockname()[1])
+    server = uvicorn.Server(uvicorn.Config(create_app(queue_timeout=HANG_GUARD_S), host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
+    deadline = time.monotonic() + HANG_GUARD_S
+    while not server.started:  # set once the server listens; polled, as uvicorn offers no event
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("the playground server did not start")
         time.sleep(0.02)
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
-    thread.join(timeout=10)
+    thread.join(timeout=HANG_GUARD_S)
+    sock.close()

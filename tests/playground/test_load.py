@@ -9,6 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from tests.playground.conftest import HANG_GUARD_S
+
 psutil = pytest.importorskip("psutil")
 
 REQUESTS, CLIENTS = 200, 8
@@ -20,7 +22,7 @@ RSS_GROWTH_BOUND = 150 * 2**20
 def _post(url: str, body: dict) -> int:
     req = urllib.request.Request(url + "/api/run", data=json.dumps(body).encode(),
                                  headers={"Content-Type": "application/json"}, method="POST")
-    with urllib.request.urlopen(req, timeout=60) as reply:
+    with urllib.request.urlopen(req, timeout=HANG_GUARD_S) as reply:  # a hang guard: a reply ends the wait
         json.loads(reply.read())
         return reply.status
 

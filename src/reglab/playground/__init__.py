@@ -35,11 +35,11 @@ __all__ = ["MAX_N", "MAX_STEPS", "PRESETS", "PlayRequest", "Preset", "claim_of",
            "spec_of"]
 
 
-def create_app() -> FastAPI:
-    """The playground's FastAPI app; see :func:`reglab.playground.app.create_app`."""
+def create_app(**options: float) -> FastAPI:
+    """The playground's FastAPI app; see :func:`reglab.playground.app.create_app` (its options pass through)."""
     from reglab.playground.app import create_app as _create_app
 
-    return _create_app()
+    return _create_app(**options)
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, *, open_browser: bool = True) -> None:

@@ -57,8 +57,13 @@ def _field_errors(errors: Any) -> str:
     return "; ".join(parts)
 
 
-def create_app() -> FastAPI:
+def create_app(queue_timeout: float = QUEUE_TIMEOUT_S) -> FastAPI:
     """The playground's FastAPI app (see the module docstring for its routes).
+
+    Parameters
+    ----------
+    queue_timeout : float
+        Seconds a request waits for a free fit slot before a 503.
 
     Returns
     -------
@@ -94,7 +99,7 @@ def create_app() -> FastAPI:
 
     @app.post("/api/run")
     def run(req: PlayRequest) -> Any:
-        if not fits.acquire(timeout=QUEUE_TIMEOUT_S):
+        if not fits.acquire(timeout=queue_timeout):
             message = f"The server is busy ({MAX_CONCURRENT_FITS} fits running); try again."
             return JSONResponse(status_code=503, content={"error": message, "detail": message})
         try:
