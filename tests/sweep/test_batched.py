@@ -113,3 +113,26 @@ def test_a_diverging_learning_rate_is_stored_diverged_while_the_others_complete(
     ok = next(r for r in rows if r["run_id"] == runs[1].run_id)
     assert ok["train_loss"] == pytest.approx(fit_run(runs[1].spec).data_loss("train"), rel=1e-10)
     assert torch.isfinite(torch.tensor(ok["train_loss"]))
+
+
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),
+                                                                   reason="no CUDA device on this machine"))]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("model", ["linear", "mlp"])
+def test_batched_on_a_device_equals_sequential_fits_there(model: str, device: str) -> None:
+    sweep = _sweep(model, "proximal")
+    sweep["base"]["device"] = device
+    runs = expand_sweep(sweep)
+    for run, (batched, _) in zip(runs, fit_batched(runs)):
+        assert next(batched.model.parameters()).device.type == device
+        assert batched.data.X.device.type == device
+        _assert_same(batched, fit_run(run.spec))
+
+
+def test_a_device_this_machine_lacks_is_refused_with_fits_message() -> None:
+    sweep = _sweep("linear", "gradient")
+    sweep["base"]["device"] = "cuda:99" if torch.cuda.is_available() else "cuda"
+    with pytest.raises(ValueError, match="device='cuda"):
+        fit_batched(expand_sweep(sweep))

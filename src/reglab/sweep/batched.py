@@ -66,6 +66,7 @@ from reglab.training import (
     Batches,
     FitResult,
     RunLog,
+    check_device,
     lipschitz_constant,
     log_every_for,
     resolve_batch_size,
@@ -255,12 +256,15 @@ def fit_batched(runs: Sequence[Run], data: Dataset | None = None) -> list[tuple[
     optimizer = s0.get("optimizer", "gd")
     batch_size = resolve_batch_size(optimizer, s0.get("batch_size"))
     K = len(specs)
+    # the group's device (one per group: device is part of batch_key), checked as fit checks it
+    device = check_device(s0["device"]) if s0.get("device") is not None else torch.device("cpu")
 
     nets, terms, lrs, seeds = [], [], [], []
     ds = loss_fn = None
     for s in specs:
         seed = int(s.get("seed", 0))
         net, ds, loss_fn = resolve_inputs(model_name, data, s.get("loss"), seed, dtype, s.get("model_args"))
+        net.to(device)  # built on the CPU from the seed (as fit builds it), then moved once
         ts = [penalty_from_config(p) for p in s.get("penalties") or []]
         lr = s.get("lr", 0.1)
         lr = 1.0 / lipschitz_constant(net, ds, loss_fn, ts) if lr == "auto" else float(lr)
@@ -274,6 +278,7 @@ def fit_batched(runs: Sequence[Run], data: Dataset | None = None) -> list[tuple[
     for net, ts, lr in zip(nets, terms, lrs):
         Regularized(torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=lr), net, ts)
 
+    ds = ds.to_device(device)
     X, y = ds.X, ds.y
     batchers = [Batches(len(X), batch_size, torch.Generator().manual_seed(seed + 1)) for seed in seeds]
     full = batchers[0].full
@@ -298,7 +303,7 @@ def fit_batched(runs: Sequence[Run], data: Dataset | None = None) -> list[tuple[
     active = [True] * K
 
     def penalty_values() -> Tensor:
-        total = torch.zeros(K, dtype=torch.float64)
+        total = torch.zeros(K, dtype=torch.float64, device=device)
         for t in stacked:
             for sel in t.selection:
                 total = total + t.value(P[sel.name], sel)

@@ -9,7 +9,7 @@
 - :mod:`~reglab.training.result`: :class:`FitResult` and :class:`History`.
 
 The pieces another package reuses (the batched sweep executor, the estimators) are exported here:
-:func:`resolve_inputs`, :func:`resolve_batch_size`, :func:`build_optimizer`, :class:`Batches`,
+:func:`resolve_inputs`, :func:`check_device`, :func:`resolve_batch_size`, :func:`build_optimizer`, :class:`Batches`,
 :func:`log_every_for` and :class:`RunLog` (history and the one divergence rule).
 """
 
@@ -21,6 +21,7 @@ from reglab.training.monitor import RunLog, is_diverged, log_every_for
 from reglab.training.resolve import (
     OPTIMIZERS,
     build_optimizer,
+    check_device,
     lipschitz_constant,
     resolve_batch_size,
     resolve_inputs,
@@ -28,5 +29,5 @@ from reglab.training.resolve import (
 from reglab.training.result import STATUSES, FitResult, History
 
 __all__ = ["Batches", "DivergenceError", "FitResult", "History", "OPTIMIZERS", "RunLog", "STATUSES",
-           "build_optimizer", "fit", "is_diverged", "lipschitz_constant", "log_every_for", "prepare_fast_path",
+           "build_optimizer", "check_device", "fit", "is_diverged", "lipschitz_constant", "log_every_for", "prepare_fast_path",
            "resolve_batch_size", "resolve_inputs"]
