@@ -24,6 +24,7 @@ Usage::
     python benchmarks/bench_gpu.py                    # the device torch picks (cuda if present)
     python benchmarks/bench_gpu.py --device cpu --rows gradient-sgd decoupled-sgd proximal-sgd
     python benchmarks/bench_gpu.py --out benchmarks/RESULTS_gpu.md
+    python benchmarks/bench_gpu.py --device cpu --small   # a smoke run (tests/test_benchmarks.py)
 """
 
 from __future__ import annotations
@@ -188,7 +189,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--inner", type=int, default=20)
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--small", action="store_true",
+                    help="tiny repeats and sweep (K = 4, 5 steps): checks the script runs, measures nothing")
     args = ap.parse_args(argv)
+    if args.small:
+        args.repeats, args.inner = 2, 2
     device = torch.device(args.device)
     if device.type == "cpu":
         torch.set_num_threads(1)
@@ -198,7 +203,7 @@ def main(argv: list[str] | None = None) -> None:
         if name == "watch":
             r = row_watch(device, args.repeats, max(1, args.inner // 4))
         elif name == "sweep":
-            r = row_sweep(device)
+            r = row_sweep(device, k=4, steps=5) if args.small else row_sweep(device)
         else:
             r = row_optimizer_step(name, device, args.repeats, args.inner)
         sense, target = targets[name]
@@ -222,7 +227,7 @@ def main(argv: list[str] | None = None) -> None:
         "slows both sides alike, but adds noise)",
         "",
         f"command: `python benchmarks/bench_gpu.py --device {args.device} --rows {' '.join(args.rows)} "
-        f"--repeats {args.repeats} --inner {args.inner}`",
+        f"--repeats {args.repeats} --inner {args.inner}{' --small' if args.small else ''}`",
         "",
         "Ratio = median time of ours / the reference's (for `sweep`: sequential / batched, a speed-up), "
         "measured alternately in one process.",
