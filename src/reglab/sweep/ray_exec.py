@@ -10,12 +10,26 @@ cluster reglab must be installed on every node (or shipped with a ``runtime_env`
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from reglab.sweep.runner import OnRow, failed_row, run_one
 from reglab.sweep.spec import Run
 
 __all__ = ["RayExecutor"]
+
+
+def gpus_for(spec: Mapping[str, Any]) -> int:
+    """GPUs a Ray task of ``spec`` asks for: one when its ``device`` is CUDA, else none.
+
+    Ray then sets the task's ``CUDA_VISIBLE_DEVICES`` to the GPU it assigns, so ``device: cuda``
+    is that GPU.
+
+    >>> gpus_for({"device": "cuda"}), gpus_for({"device": "cpu"}), gpus_for({})
+    (1, 0, 0)
+    """
+    device = spec.get("device")
+    return 1 if device is not None and str(device).startswith("cuda") else 0
 
 
 def _work(run: Run, threads: int) -> dict[str, Any]:
@@ -26,7 +40,7 @@ def _work(run: Run, threads: int) -> dict[str, Any]:
 
 
 class RayExecutor:
-    """Runs as Ray tasks, one CPU and ``threads`` torch threads each.
+    """Runs as Ray tasks, one CPU and ``threads`` torch threads each (and one GPU for a run on CUDA).
 
     Parameters
     ----------
@@ -59,7 +73,7 @@ class RayExecutor:
                 started = True
         try:
             task = ray.remote(num_cpus=1, max_retries=self.max_retries)(_work)
-            pending = {task.remote(r, self.threads): r for r in runs}
+            pending = {task.options(num_gpus=gpus_for(r.spec)).remote(r, self.threads): r for r in runs}
             while pending:
                 done, _ = ray.wait(list(pending), num_returns=1)
                 for ref in done:
