@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 import sklearn
 import torch
-from sklearn.datasets import load_diabetes, make_classification, make_regression
+from sklearn.datasets import load_breast_cancer, load_diabetes, make_classification, make_regression
 from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import reglab
+from reglab.exceptions import ConvergenceWarning
 from reglab.training import DivergenceError
 from reglab.penalties import L1, L2, ElasticNet
 from reglab.sklearn import GDClassifier, GDClassifierCV, GDRegressor, GDRegressorCV, MLPClassifier, MLPRegressor
@@ -248,7 +249,7 @@ def test_mlp_plain_gd_converges_on_unscaled_diabetes_targets(update, diabetes) -
     assert model.score(X, y) > 0.4
     assert np.all(np.isfinite(np.concatenate([c.ravel() for c in model.coefs_])))
     unscaled = MLPRegressor(penalty=penalty, update=update, max_iter=300, random_state=0, tol=None,
-                            standardize_target=False).fit(X, y)
+                            standardize_input=False, standardize_target=False).fit(X, y)
     assert unscaled.score(X, y) < 0.05  # what the user got before
 
 
@@ -276,7 +277,7 @@ def test_mlp_auto_lr_shrinks_with_the_input_scale_and_trains_on_features_around_
     X = rng.normal(loc=100.0, size=(100, 2))
     y = X[:, 0] - 100.0 + 0.1 * rng.normal(size=100)
     model = MLPRegressor(penalty="l1", update="proximal", hidden_layer_sizes=(8,), max_iter=200, random_state=0,
-                         record=True).fit(X, y)
+                         record=True, standardize_input=False).fit(X, y)
     objective = model._fit_result.history.objective
     assert np.all(np.isfinite(objective)) and objective[-1] < objective[0]
     Xa = np.hstack([X, np.ones((100, 1))])
@@ -293,3 +294,68 @@ def test_a_genuinely_diverging_lr_gives_reglabs_divergence_error(diabetes) -> No
     with pytest.raises(DivergenceError, match=r"Training diverged at step \d+ with lr=10: .* Lower the learning rate"):
         MLPRegressor(penalty="elasticnet", update="proximal", lr=10.0, random_state=0).fit(X, y)
     assert issubclass(DivergenceError, RuntimeError) and reglab.DivergenceError is DivergenceError
+
+
+# -- the MLP on unscaled inputs: standardization folded into the first layer, the null-model check --
+
+
+@pytest.fixture(scope="module")
+def breast_cancer() -> tuple[np.ndarray, np.ndarray]:
+    return load_breast_cancer(return_X_y=True)  # features from 1e-3 to 4e3: unscaled
+
+
+@pytest.mark.parametrize("penalty", ["l1", "l2", None])
+def test_mlp_classifier_on_unscaled_breast_cancer_beats_the_majority_class(penalty, breast_cancer) -> None:
+    X, y = breast_cancer
+    majority = max(y.mean(), 1 - y.mean())
+    # before: penalty="l1" trained on raw X with lr = 0.1 / λ_max(X̃ᵀX̃/n) ≈ 1e-7 and ended at 0.24-0.63
+    model = MLPClassifier(penalty=penalty, random_state=0).fit(X, y)
+    assert model.score(X, y) > majority + 0.25
+
+
+def test_the_l1_route_lr_is_set_on_the_standardized_inputs(breast_cancer) -> None:
+    X, y = breast_cancer
+    model = MLPClassifier(penalty="l1", max_iter=1, record=True, random_state=0).fit(X, y)
+    Xs = StandardScaler().fit_transform(X)
+    Xa = np.hstack([Xs, np.ones((len(X), 1))])
+    assert model._fit_result.lr == pytest.approx(0.1 / max(1.0, np.linalg.eigvalsh(Xa.T @ Xa / len(X))[-1]),
+                                                 rel=1e-8)
+    raw = MLPClassifier(penalty="l1", max_iter=1, record=True, random_state=0, standardize_input=False)
+    with pytest.warns(ConvergenceWarning):  # one step of lr ~1e-7 cannot learn
+        raw.fit(X, y)
+    assert raw._fit_result.lr < 1e-6  # the root of the failure: the step set on raw X's curvature
+
+
+def test_without_standardization_a_model_below_the_majority_class_warns(breast_cancer) -> None:
+    X, y = breast_cancer
+    model = MLPClassifier(penalty="l1", random_state=0, standardize_input=False)
+    with pytest.warns(ConvergenceWarning, match=r"training accuracy \(0\.\d+\) is worse than the null model's"):
+        model.fit(X, y)
+    assert model.score(X, y) < max(y.mean(), 1 - y.mean())  # the warning is true
+
+
+def test_a_regressor_worse_than_the_mean_warns() -> None:
+    # constructed: a ReLU network whose every unit is dead from the start (inputs all positive, the
+    # first layer's weights pushed negative by a huge lr step) predicts a constant off the mean
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    y = X[:, 0] + 5.0
+    model = MLPRegressor(optimizer="gd", update="gradient", lr=1e-12, max_iter=1, standardize_target=False,
+                         random_state=0)
+    with pytest.warns(ConvergenceWarning, match="training mean squared error .* worse than the null model's"):
+        model.fit(X, y)
+    assert model.score(X, y) < 0
+
+
+def test_input_standardization_is_folded_into_the_first_layer(breast_cancer) -> None:
+    X, y = breast_cancer
+    model = MLPClassifier(penalty="l1", max_iter=50, random_state=0).fit(X, y)
+    Xs = StandardScaler().fit_transform(X)
+    scaled = MLPClassifier(penalty="l1", max_iter=50, random_state=0, standardize_input=False).fit(Xs, y)
+    # the same network trained on the same standardized problem, reading raw X
+    np.testing.assert_allclose(model.predict_proba(X), scaled.predict_proba(Xs), rtol=1e-8, atol=1e-12)
+    np.testing.assert_array_equal(model.coefs_[0] == 0, scaled.coefs_[0] == 0)  # exact zeros stay zeros
+    warm = MLPClassifier(penalty="l1", max_iter=25, random_state=0, warm_start=True)
+    warm.fit(X, y)
+    warm.fit(X, y)
+    np.testing.assert_allclose(warm.predict_proba(X), model.predict_proba(X), rtol=1e-7, atol=1e-12)

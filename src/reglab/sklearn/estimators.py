@@ -514,6 +514,7 @@ class _MLPGD(_BaseGD):
         warm_start: bool = False,
         random_state: Any = None,
         record: bool = False,
+        standardize_input: bool = True,
     ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -530,6 +531,7 @@ class _MLPGD(_BaseGD):
         self.warm_start = warm_start
         self.random_state = random_state
         self.record = record
+        self.standardize_input = standardize_input
 
     fit_intercept: Final = True
 
@@ -542,10 +544,18 @@ class _MLPGD(_BaseGD):
 
     def _fit_mlp(self, X: np.ndarray, y: np.ndarray, loss: str, n_outputs: int,
                  sample_weight: np.ndarray | None, target_shift: float = 0.0, target_scale: float = 1.0) -> None:
-        """Train on targets y (already shifted and scaled); fold ``y·scale + shift`` into the last layer."""
+        """Train on targets y (already shifted and scaled); fold ``y·scale + shift`` into the last layer.
+
+        With ``standardize_input`` the network trains on (X − mean) / std and the input scaling is
+        folded into the first layer afterwards, so ``coefs_`` and ``predict`` are in X's units.
+        """
         from reglab.models import MLP
 
         alpha, rho, max_iter, tol = self._validate_common()
+        if not isinstance(self.standardize_input, (bool, np.bool_)):
+            raise TypeError(f"standardize_input must be a bool; got {self.standardize_input!r}.")
+        x_shift, x_scale = _input_scaling(X, sample_weight, bool(self.standardize_input))
+        X = (X - x_shift) / x_scale
         hidden = self.hidden_layer_sizes
         hidden = (hidden,) if isinstance(hidden, numbers.Integral) else tuple(hidden)
         for h in hidden:
@@ -561,6 +571,7 @@ class _MLPGD(_BaseGD):
         if reuse:
             model = self.model_
             _fold_target_scaling(model, *self._target_scaling, inverse=True)
+            _fold_input_scaling(model, *self._input_scaling, inverse=True)
         else:
             gen = torch.Generator().manual_seed(_seed(self.random_state))
             model = MLP(p, hidden, n_outputs, self.activation, generator=gen, dtype=torch.float64)
@@ -569,8 +580,11 @@ class _MLPGD(_BaseGD):
         terms = _terms(self.penalty, alpha, rho, update, masks)
         try:
             self._fit_engine(model, X, y, loss, terms, optimizer, lr, max_iter, tol, sample_weight)
-        finally:  # the model keeps predicting in y's units, even after a DivergenceError
+            self._warn_if_worse_than_null(model, X, y, loss, sample_weight)
+        finally:  # the model keeps predicting in X's and y's units, even after a DivergenceError
+            _fold_input_scaling(model, x_shift, x_scale)
             _fold_target_scaling(model, target_shift, target_scale)
+            self._input_scaling = (x_shift, x_scale)
             self._target_scaling = (target_shift, target_scale)
         self.model_ = model
         self._n_outputs = n_outputs
@@ -578,11 +592,73 @@ class _MLPGD(_BaseGD):
         self.coefs_ = [layer.weight.detach().numpy().T.copy() for layer in layers]
         self.intercepts_ = [layer.bias.detach().numpy().copy() for layer in layers]
 
+    def _warn_if_worse_than_null(self, model: torch.nn.Module, X: np.ndarray, y: np.ndarray, loss: str,
+                                 sample_weight: np.ndarray | None) -> None:
+        """A ConvergenceWarning when the trained network fits the training data worse than the null model.
+
+        The null model predicts without looking at X: the (weighted) majority class for a
+        classifier (compared on training accuracy), the (weighted) mean of y for a regressor
+        (compared on training mean squared error). A network that ends below it has not learnt.
+        """
+        with torch.no_grad():
+            out = model(torch.as_tensor(_as_writable(X))).numpy()
+        w = np.ones(len(y)) if sample_weight is None else sample_weight
+        if loss == "squared":
+            mse = float(np.average((y - out[:, 0]) ** 2, weights=w))
+            null = float(np.average((y - np.average(y, weights=w)) ** 2, weights=w))
+            if mse > null:
+                what, got, ref = "training mean squared error", mse, null
+            else:
+                return
+        else:
+            labels = (out[:, 0] > 0).astype(np.int64) if loss == "logistic" else out.argmax(axis=1)
+            y_int = y.astype(np.int64)
+            acc = float(np.average(labels == y_int, weights=w))
+            null = float(np.bincount(y_int, weights=w).max() / w.sum())
+            if acc < null:
+                what, got, ref = "training accuracy", acc, null
+            else:
+                return
+        warnings.warn(
+            f"{type(self).__name__}: the trained network's {what} ({got:.4g}) is worse than the null model's "
+            f"({ref:.4g}, predicting without X): training has not learnt. Increase max_iter, set lr, lower "
+            "alpha, or keep standardize_input=True.",
+            ConvergenceWarning, stacklevel=4,
+        )
+
     def _forward(self, X: Any) -> np.ndarray:
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         with torch.no_grad():
             return self.model_(torch.as_tensor(_as_writable(np.asarray(X, dtype=np.float64)))).numpy()
+
+
+def _input_scaling(X: np.ndarray, sample_weight: np.ndarray | None, standardize: bool
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, std) of X's columns, weighted by ``sample_weight`` (zeros and ones without ``standardize``).
+
+    A constant column (std 0) keeps the scale 1, as :class:`sklearn.preprocessing.StandardScaler` does.
+    """
+    p = X.shape[1]
+    if not standardize:
+        return np.zeros(p), np.ones(p)
+    mean = np.average(X, axis=0, weights=sample_weight)
+    std = np.sqrt(np.average((X - mean) ** 2, axis=0, weights=sample_weight))
+    return mean, np.where((std > 0) & np.isfinite(std), std, 1.0)
+
+
+def _fold_input_scaling(model: torch.nn.Module, shift: np.ndarray, scale: np.ndarray, inverse: bool = False) -> None:
+    """Make the first layer read raw X, ``fc1((X − shift) / scale)`` (``inverse``: undo it) in place."""
+    first = model.fc1
+    s = torch.as_tensor(scale, dtype=first.weight.dtype)
+    m = torch.as_tensor(shift, dtype=first.weight.dtype)
+    with torch.no_grad():
+        if inverse:
+            first.bias.add_(first.weight @ m)
+            first.weight.mul_(s)
+        else:
+            first.weight.div_(s)
+            first.bias.sub_(first.weight @ m)
 
 
 def _mlp_auto_lr(X: np.ndarray, sample_weight: np.ndarray | None, optimizer: str) -> float:
@@ -634,9 +710,20 @@ class MLPRegressor(RegressorMixin, _MLPGD):
         Optimizer steps.
     tol : float or None
         Stop when the objective's relative change between steps falls below it; None runs
-        ``max_iter`` steps.
+        ``max_iter`` steps. Whatever ``tol``, a network that ends worse than the null model on its
+        training data (training accuracy below the majority class's share, or a mean squared
+        error above y's variance) gets a :class:`reglab.exceptions.ConvergenceWarning`.
     penalty_factor : array-like of shape (n_features,), optional
         Per-input-feature multipliers on the first layer's weights.
+    standardize_input : bool
+        Train the network on (X − mean) / std per column (weighted by ``sample_weight``; a
+        constant column keeps scale 1), as ``make_pipeline(StandardScaler(), ...)`` would, and
+        fold the scaling into the first layer afterwards: ``coefs_[0]`` and ``predict`` read raw
+        X, and an exact zero stays an exact zero. Without it a plain step (the proximal and
+        cumulative rules) on features of scale ~1000 gets lr ~ 0.1/λ_max ~ 1e-7 and barely moves
+        (``MLPClassifier(penalty="l1")`` on raw breast_cancer ended below the majority class).
+        The penalty then applies to the weights of the standardized problem; ``trajectory_`` is
+        of that training. False trains on X as given.
     standardize_target : bool
         Train the network on (y − mean) / std (weighted by ``sample_weight``) and fold the scale
         back into the last layer, as ``TransformedTargetRegressor(regressor, StandardScaler())``
@@ -681,12 +768,13 @@ class MLPRegressor(RegressorMixin, _MLPGD):
         warm_start: bool = False,
         random_state: Any = None,
         record: bool = False,
+        standardize_input: bool = True,
         standardize_target: bool = True,
     ) -> None:
         super().__init__(hidden_layer_sizes, activation, penalty, alpha, l1_ratio=l1_ratio, update=update,
                          optimizer=optimizer, lr=lr, max_iter=max_iter, tol=tol, batch_size=batch_size,
                          penalty_factor=penalty_factor, warm_start=warm_start, random_state=random_state,
-                         record=record)
+                         record=record, standardize_input=standardize_input)
         self.standardize_target = standardize_target
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPRegressor:
@@ -716,7 +804,7 @@ class MLPRegressor(RegressorMixin, _MLPGD):
 class MLPClassifier(_ClassifierOutputs, ClassifierMixin, _MLPGD):
     """A small MLP classifier (logistic or softmax loss) under an L2, L1 or elastic-net penalty.
 
-    Parameters as :class:`MLPRegressor`.
+    Parameters as :class:`MLPRegressor` (without ``standardize_target``).
 
     Examples
     --------
