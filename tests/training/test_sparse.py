@@ -8,6 +8,8 @@ of steps.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import scipy.sparse
@@ -94,6 +96,36 @@ def test_sparse_fit_without_the_fast_path_equals_the_fast_path(model: str) -> No
     slow = reglab.fit(model, (X, y), fast=False, **kw)
     fast = reglab.fit(model, (X, y), **kw)
     assert _relative_gap(slow.model, fast.model) <= RTOL
+
+
+def test_a_module_whose_forward_takes_sparse_input_trains_as_on_the_dense_data() -> None:
+    # nn.Linear's product accepts a CSR input: the first layer's gradient flows through it by autograd
+    X = _design()
+    y = _targets(X, "linear")
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(30, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1), torch.nn.Flatten(0))
+    net = net.double()
+    twin = copy.deepcopy(net)
+    kw = {"loss": "squared", "penalties": [L1(0.01, update="decoupled", on="0.weight")], "optimizer": "adam",
+          "lr": 0.01, "steps": 100, "batch_size": 16}
+    reglab.fit(net, (X, y), **kw)
+    reglab.fit(twin, (X.toarray(), y), **kw)
+    assert _relative_gap(net, twin) <= RTOL
+
+
+def test_a_sparse_run_resumed_from_its_checkpoint_equals_the_uninterrupted_run(tmp_path) -> None:
+    X = _design()
+    y = _targets(X, "linear")
+    kw = {"penalties": [L1(0.01, update="proximal")], "lr": 0.1, "steps": 40}
+    whole = reglab.fit("linear", (X, y), **kw, fast=False)  # checkpointing runs the plain loop
+    path = tmp_path / "run.pt"
+    reglab.fit("linear", (X, y), **kw, checkpoint=path, checkpoint_every=15)  # leaves the one before step 30
+    resumed = reglab.fit("linear", (X, y), **kw, checkpoint=path, checkpoint_every=15, resume=True)
+    assert _relative_gap(resumed.model, whole.model) == 0.0
+    with pytest.raises(reglab.training.checkpoint.CheckpointError, match="data"):  # another sparse X: refused
+        X2 = X.copy()
+        X2.data[0] += 1.0
+        reglab.fit("linear", (X2, y), **kw, checkpoint=path, checkpoint_every=15, resume=True)
 
 
 def test_sparse_fit_runs_on_the_fast_path_with_x_kept_sparse() -> None:
