@@ -12,7 +12,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
+import warnings
+
 import numpy as np
+import scipy.sparse
 import torch
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_array, check_consistent_length
@@ -28,12 +31,18 @@ __all__ = [
     "Dataset",
     "as_dataset",
     "check_sample_weight",
+    "column_std",
+    "csr_from_scipy",
+    "csr_tensor",
     "from_file",
     "is_batch_source",
+    "is_sparse",
     "linear_regression",
     "load_dataset",
     "pure_noise",
     "sparse_regression",
+    "take_rows",
+    "transpose_csr",
     "zero_column",
 ]
 
@@ -45,6 +54,8 @@ class Dataset:
     Attributes
     ----------
     X : Tensor of shape (n_samples, n_features)
+        Dense, or a sparse CSR tensor (``layout=torch.sparse_csr``) when the data came as a
+        scipy.sparse matrix (see :func:`csr_tensor`): it stays sparse through training.
     y : Tensor of shape (n_samples,)
         Float targets for regression; class indices 0..K−1 for classification (float for binary,
         int64 for multiclass).
@@ -97,8 +108,11 @@ class Dataset:
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like or scipy.sparse matrix of shape (n_samples, n_features)
+            A scipy.sparse matrix (CSR, CSC, COO...) or a torch sparse tensor is kept sparse, as a
+            torch CSR tensor (X is never densified).
         y : array-like of shape (n_samples,) or (n_samples, 1)
+            Dense (a sparse y is refused with scikit-learn's TypeError).
         X_test, y_test : array-like, optional
             Held-out data with the same number of features.
         task : {"regression", "binary", "multiclass"}, optional
@@ -125,9 +139,9 @@ class Dataset:
                     "Held-out data must have the same columns as the training data."
                 )
             yt_test, _ = _encode_target(ytn, task, classes)
-            Xt_test = torch.as_tensor(Xtn, dtype=dtype)
+            Xt_test = _as_tensor(Xtn, dtype)
         return cls(
-            X=torch.as_tensor(Xn, dtype=dtype),
+            X=_as_tensor(Xn, dtype),
             y=_target_tensor(yt, task, dtype),
             X_test=Xt_test,
             y_test=None if yt_test is None else _target_tensor(yt_test, task, dtype),
@@ -196,7 +210,8 @@ class Dataset:
         stratify = self.y.numpy() if self.task != "regression" else None
         tr, te = train_test_split(idx, test_size=test_size, random_state=seed, stratify=stratify)
         tr_t, te_t = torch.as_tensor(np.sort(tr)), torch.as_tensor(np.sort(te))
-        return replace(self, X=self.X[tr_t], y=self.y[tr_t], X_test=self.X[te_t], y_test=self.y[te_t],
+        return replace(self, X=take_rows(self.X, tr_t), y=self.y[tr_t], X_test=take_rows(self.X, te_t),
+                       y_test=self.y[te_t],
                        sample_weight=None if self.sample_weight is None else self.sample_weight[tr_t])
 
 
@@ -233,7 +248,9 @@ def _check_xy(X: Any, y: Any, dtype: torch.dtype, what: str = "") -> tuple[np.nd
     X = _to_numpy(X)
     y = _to_numpy(y)
     with np.errstate(over="ignore", invalid="ignore"):  # beyond the dtype's range: inf, which check_array names
-        Xn = check_array(X, dtype=np_dtype, ensure_all_finite=True, input_name="X")
+        Xn = check_array(X, dtype=np_dtype, accept_sparse="csr", ensure_all_finite=True, input_name="X")
+    if scipy.sparse.issparse(y):  # scikit-learn's TypeError ("Sparse data was passed for y, ...")
+        check_array(y, accept_sparse=False, input_name="y")
     yn = np.asarray(y)
     if yn.ndim == 2 and yn.shape[1] == 1:
         yn = yn[:, 0]
@@ -248,14 +265,158 @@ def _check_xy(X: Any, y: Any, dtype: torch.dtype, what: str = "") -> tuple[np.nd
                         ensure_all_finite=True, input_name="y")
         except ValueError as err:
             raise ValueError(str(err)) from None
+    if scipy.sparse.issparse(Xn):
+        return Xn, (yn if yn.flags.writeable else yn.copy())
     # pandas (copy-on-write) hands out read-only views; torch needs writable memory
     return (Xn if Xn.flags.writeable else Xn.copy()), (yn if yn.flags.writeable else yn.copy())
 
 
 def _to_numpy(a: Any) -> Any:
     if isinstance(a, Tensor):
+        if a.layout != torch.strided:  # a torch sparse tensor: to scipy CSR, still sparse
+            csr = a.detach().cpu().to_sparse_csr()
+            return scipy.sparse.csr_matrix((csr.values().numpy(), csr.col_indices().numpy(),
+                                            csr.crow_indices().numpy()), shape=tuple(csr.shape))
         return a.detach().cpu().numpy()
     return a
+
+
+def _as_tensor(X: Any, dtype: torch.dtype) -> Tensor:
+    """A validated X as a tensor: a scipy sparse matrix as a torch CSR tensor, an array as a dense one."""
+    return csr_from_scipy(X, dtype) if scipy.sparse.issparse(X) else torch.as_tensor(X, dtype=dtype)
+
+
+def csr_from_scipy(X: Any, dtype: torch.dtype = torch.float64) -> Tensor:
+    """A scipy.sparse matrix (any format) as a torch CSR tensor of ``dtype``; X itself is left alone.
+
+    Parameters
+    ----------
+    X : scipy.sparse matrix or array of shape (n, p)
+    dtype : torch.dtype
+
+    Returns
+    -------
+    Tensor of shape (n, p), ``layout=torch.sparse_csr``, int64 indices
+
+    Examples
+    --------
+    >>> import scipy.sparse
+    >>> csr_from_scipy(scipy.sparse.csc_matrix([[0.0, 1.0], [2.0, 0.0]])).to_dense().tolist()
+    [[0.0, 1.0], [2.0, 0.0]]
+    """
+    A = scipy.sparse.csr_matrix(X)
+    if not A.has_canonical_format:  # sorted, no duplicates (on a copy: the caller's matrix is left alone)
+        A = A.copy()
+        A.sum_duplicates()
+    return csr_tensor(torch.from_numpy(A.indptr.astype(np.int64)), torch.from_numpy(A.indices.astype(np.int64)),
+                      torch.from_numpy(np.asarray(A.data)).to(dtype), tuple(A.shape))
+
+
+# -- sparse X: a torch CSR tensor, row slices, the transpose ---------------------------------------
+
+
+def is_sparse(X: Any) -> bool:
+    """Whether ``X`` is a torch sparse CSR tensor (how a sparse X travels through training).
+
+    >>> is_sparse(torch.zeros(2, 2)), is_sparse(torch.zeros(2, 2).to_sparse_csr())
+    (False, True)
+    """
+    return isinstance(X, Tensor) and X.layout == torch.sparse_csr
+
+
+def csr_tensor(crow_indices: Tensor, col_indices: Tensor, values: Tensor, size: tuple[int, int]) -> Tensor:
+    """A torch sparse CSR tensor of shape ``size``, its invariants checked once here.
+
+    Parameters
+    ----------
+    crow_indices : Tensor of shape (n_rows + 1,), int64
+    col_indices, values : Tensors of shape (nnz,)
+    size : (n_rows, n_cols)
+
+    Examples
+    --------
+    >>> X = csr_tensor(torch.tensor([0, 1, 1]), torch.tensor([1]), torch.tensor([2.0]), (2, 3))
+    >>> X.to_dense().tolist()
+    [[0.0, 2.0, 0.0], [0.0, 0.0, 0.0]]
+    """
+    return torch.sparse_csr_tensor(crow_indices, col_indices, values, size, check_invariants=True)
+
+
+def _absorb_csr_beta_warning() -> None:
+    """Torch warns once per process, on the first CSR tensor made, that its CSR support is in beta.
+
+    The operations reglab uses on the layout (products with dense matrices, autograd through them
+    into dense weights, the row slices of :func:`take_rows`) are tested here, so that one warning is
+    drawn at import, on a 1 × 1 tensor, and not passed on (pytest's ``filterwarnings = error`` would
+    turn it into an error wherever the first sparse X happens to be made).
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta", category=UserWarning)
+        torch.sparse_csr_tensor(torch.tensor([0, 0]), torch.tensor([], dtype=torch.int64), torch.tensor([]), (1, 1),
+                                check_invariants=True)
+
+
+_absorb_csr_beta_warning()
+
+
+def take_rows(X: Tensor, idx: Tensor) -> Tensor:
+    """Rows ``idx`` of X (``X[idx]``), for a dense X or a CSR one (sliced without densifying).
+
+    Parameters
+    ----------
+    X : Tensor of shape (n, p), dense or sparse CSR
+    idx : Tensor of shape (m,), int64
+        Row indices (repeats allowed).
+
+    Returns
+    -------
+    Tensor of shape (m, p), of X's layout
+
+    Examples
+    --------
+    >>> X = torch.tensor([[1.0, 0.0], [0.0, 2.0], [3.0, 0.0]]).to_sparse_csr()
+    >>> take_rows(X, torch.tensor([2, 0, 2])).to_dense().tolist()
+    [[3.0, 0.0], [1.0, 0.0], [3.0, 0.0]]
+    """
+    if not is_sparse(X):
+        return X[idx]
+    crow, col, val = X.crow_indices(), X.col_indices(), X.values()
+    idx = idx.to(crow.device)
+    starts, counts = crow[idx], crow[idx + 1] - crow[idx]
+    new_crow = torch.zeros(len(idx) + 1, dtype=crow.dtype, device=crow.device)
+    torch.cumsum(counts, 0, out=new_crow[1:])
+    # position k of the new rows' entries: its row's start in X plus its offset within the row
+    row_of = torch.repeat_interleave(torch.arange(len(idx), device=crow.device), counts)
+    src = starts[row_of] + (torch.arange(int(new_crow[-1]), device=crow.device) - new_crow[:-1][row_of])
+    return csr_tensor(new_crow, col[src], val[src], (len(idx), X.shape[1]))
+
+
+def transpose_csr(X: Tensor) -> Tensor:
+    """Xᵀ as a CSR tensor (X's CSC form read as rows): Xᵀ·R is then a fast CSR product.
+
+    >>> X = torch.tensor([[1.0, 0.0], [0.0, 2.0], [3.0, 0.0]]).to_sparse_csr()
+    >>> transpose_csr(X).to_dense().tolist()
+    [[1.0, 0.0, 3.0], [0.0, 2.0, 0.0]]
+    """
+    csc = X.to_sparse_csc()
+    return csr_tensor(csc.ccol_indices(), csc.row_indices(), csc.values(), (X.shape[1], X.shape[0]))
+
+
+def column_std(X: Tensor) -> Tensor:
+    """Each column's standard deviation (unbiased, as ``X.std(dim=0)``), a sparse X read once.
+
+    >>> X = torch.tensor([[1.0, 0.0], [0.0, 2.0], [3.0, 0.0]], dtype=torch.float64)
+    >>> torch.allclose(column_std(X.to_sparse_csr()), X.std(dim=0))
+    True
+    """
+    if not is_sparse(X):
+        return X.std(dim=0)
+    n = X.shape[0]
+    Xt = transpose_csr(X)
+    ones = torch.ones(n, 1, dtype=X.dtype, device=X.device)
+    squares = csr_tensor(Xt.crow_indices(), Xt.col_indices(), Xt.values().square(), tuple(Xt.shape))
+    mean = (Xt @ ones)[:, 0] / n
+    return ((squares @ ones)[:, 0] / n - mean.square()).clamp_(min=0.0).mul_(n / max(n - 1, 1)).sqrt_()
 
 
 def _infer_task(y: np.ndarray) -> str:

@@ -75,13 +75,16 @@ ESTIMATORS = [
 ]
 
 
+_MINIBATCH_WEIGHTS = (
+    "minibatch SGD is stochastic: a row of weight 3 is one row of one batch, its 3 repeats are 3 rows "
+    "that land in different batches, so the iterates differ (each minibatch loss is an unbiased "
+    "estimate of the same weighted objective; full-batch training passes this check); scikit-learn "
+    "marks SGDClassifier and SGDRegressor the same way")
+
+
 def _expected_failures(estimator: object) -> dict[str, str]:
     if getattr(estimator, "batch_size", None) is not None:
-        return {"check_sample_weight_equivalence_on_dense_data": (
-            "minibatch SGD is stochastic: a row of weight 3 is one row of one batch, its 3 repeats are 3 rows "
-            "that land in different batches, so the iterates differ (each minibatch loss is an unbiased "
-            "estimate of the same weighted objective; full-batch training passes this check); scikit-learn "
-            "marks SGDClassifier and SGDRegressor the same way")}
+        return {f"check_sample_weight_equivalence_on_{kind}_data": _MINIBATCH_WEIGHTS for kind in ("dense", "sparse")}
     return {}
 
 
@@ -93,7 +96,7 @@ def _expected_failures(estimator: object) -> dict[str, str]:
 # precision). The engine routes need nothing: full-batch steps on the weighted mean loss are the
 # steps on the repeated rows.
 _PER_CHECK = {
-    "check_sample_weight_equivalence_on_dense_data": {
+    f"check_sample_weight_equivalence_on_{kind}_data": {
         GDRegressor: {"alpha": 0.1, "tol": 1e-8, "max_iter": 100_000},
         GDClassifier: {"alpha": 0.1, "tol": 1e-8, "max_iter": 100_000},
         GDRegressorCV: {"tol": 1e-10, "max_iter": 100_000},
@@ -101,9 +104,8 @@ _PER_CHECK = {
         # the check's labels are noise: 30 plain steps leave the net below the majority class, which
         # MLPClassifier reports with a ConvergenceWarning; 300 steps fit the training rows
         MLPClassifier: {"max_iter": 300},
-    },
-    "check_sample_weights_list": {MLPClassifier: {"max_iter": 300}},  # noise labels too, as above
-}
+    } for kind in ("dense", "sparse")  # the linear estimators take sparse X: the same check on CSR
+} | {"check_sample_weights_list": {MLPClassifier: {"max_iter": 300}}}  # noise labels too, as above
 
 
 def _exact_route(estimator: object) -> bool:

@@ -35,6 +35,7 @@ import warnings
 from typing import Any, Final
 
 import numpy as np
+import scipy.sparse
 import torch
 from scipy.special import expit, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
@@ -63,6 +64,15 @@ def _seed(random_state: Any) -> int:
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
 
 
+# the sparse formats the linear estimators take, as scikit-learn's Lasso / Ridge / LogisticRegression do
+SPARSE_FORMATS: Final = ("csr", "csc")
+
+
+def _float64(X: Any) -> Any:
+    """A validated X as float64: a scipy sparse matrix stays sparse (never densified), an array as an ndarray."""
+    return X.astype(np.float64) if scipy.sparse.issparse(X) else np.asarray(X, dtype=np.float64)
+
+
 def _as_writable(X: np.ndarray) -> np.ndarray:
     # torch.as_tensor warns on read-only arrays; a copy is made only when needed
     return X if X.flags.writeable else X.copy()
@@ -72,7 +82,7 @@ def _sample_weight(sample_weight: Any, X: np.ndarray) -> np.ndarray | None:
     """Validated weights of shape (n_samples,) (scikit-learn's checks and words), or None."""
     if sample_weight is None:
         return None
-    return check_sample_weight(sample_weight, len(X))
+    return check_sample_weight(sample_weight, X.shape[0])
 
 
 def _terms(penalty: str | None, alpha: float, rho: float, update: str, factor_masks: list[tuple[float, dict]]
@@ -163,7 +173,10 @@ class _BaseGD(BaseEstimator):
 
         # X and y are validated and y encoded: the Dataset is built as is, not validated again
         task = TASK_OF_LOSS[loss]
-        data = Dataset(X=torch.as_tensor(_as_writable(X)), y=torch.as_tensor(_as_writable(y)), task=task,
+        from reglab.data import csr_from_scipy
+
+        X_t = csr_from_scipy(X) if scipy.sparse.issparse(X) else torch.as_tensor(_as_writable(X))
+        data = Dataset(X=X_t, y=torch.as_tensor(_as_writable(y)), task=task,
                        classes=np.arange(_model_outputs(model)) if task == "multiclass" else None)
         # without tol or record the history only watches for divergence: ten looks are enough (a
         # non-finite run is caught at the next look, and at the end), and each look is a host sync
@@ -309,7 +322,7 @@ class _LinearGD(_BaseGD):
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True
         return tags
 
 
@@ -376,8 +389,8 @@ class GDRegressor(RegressorMixin, _LinearGD):
         ``sample_weight`` of shape (n_samples,): the data loss is the weighted mean Σwᵢℓᵢ / Σwᵢ
         (integer weights equal repeated rows; scaling every weight changes nothing).
         """
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], y_numeric=True)
-        X = np.asarray(X, dtype=np.float64)
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], accept_sparse=SPARSE_FORMATS, y_numeric=True)
+        X = _float64(X)
         y = np.asarray(y, dtype=np.float64)
         W, b = self._fit_linear(X, y, "squared", 1, _sample_weight(sample_weight, X))
         self._coef_full, self._intercept_full = W, b
@@ -388,8 +401,8 @@ class GDRegressor(RegressorMixin, _LinearGD):
     def predict(self, X: Any) -> np.ndarray:
         """Predictions of shape (n_samples,)."""
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        return np.asarray(X, dtype=np.float64) @ self.coef_ + self.intercept_
+        X = validate_data(self, X, dtype=[np.float64, np.float32], accept_sparse=SPARSE_FORMATS, reset=False)
+        return _float64(X) @ self.coef_ + self.intercept_
 
 
 class _ClassifierOutputs:
@@ -477,8 +490,8 @@ class GDClassifier(_ClassifierOutputs, ClassifierMixin, _LinearGD):
         ``sample_weight`` as :meth:`GDRegressor.fit`; a class whose samples all weigh 0 is left out
         of ``classes_``.
         """
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
-        X = np.asarray(X, dtype=np.float64)
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], accept_sparse=SPARSE_FORMATS)
+        X = _float64(X)
         sw = _sample_weight(sample_weight, X)
         y_enc, loss, k = _encode_classes(self, y, sw)
         W, b = self._fit_linear(X, y_enc, loss, k, sw)
@@ -489,8 +502,8 @@ class GDClassifier(_ClassifierOutputs, ClassifierMixin, _LinearGD):
 
     def _raw(self, X: Any) -> np.ndarray:
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        return np.asarray(X, dtype=np.float64) @ self.coef_.T + self.intercept_
+        X = validate_data(self, X, dtype=[np.float64, np.float32], accept_sparse=SPARSE_FORMATS, reset=False)
+        return _float64(X) @ self.coef_.T + self.intercept_
 
 
 class _MLPGD(_BaseGD):
@@ -860,6 +873,11 @@ class _LinearCV(BaseEstimator):
         self.tol = tol
         self.max_iter = max_iter
 
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
     def _eps(self) -> float:
         if self.eps is None:
             # ridge's largest λ is glmnet's value for ρ = 10⁻³, 10³× the lasso's: 10⁻⁶ of it reaches
@@ -980,8 +998,8 @@ class GDRegressorCV(RegressorMixin, _LinearCV):
         ``sample_weight`` of shape (n_samples,) weights the path fits and each held-out fold's loss
         (the weighted mean Σwℓ/Σw), as :meth:`GDRegressor.fit`.
         """
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], y_numeric=True)
-        X = np.asarray(X, dtype=np.float64)
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], accept_sparse=SPARSE_FORMATS, y_numeric=True)
+        X = _float64(X)
         y = np.asarray(y, dtype=np.float64)
         W, b = self._fit_cv(X, y, "squared", False, y, _sample_weight(sample_weight, X))
         self.coef_ = W[:, 0].copy()
@@ -991,8 +1009,8 @@ class GDRegressorCV(RegressorMixin, _LinearCV):
     def predict(self, X: Any) -> np.ndarray:
         """Predictions of shape (n_samples,)."""
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        return np.asarray(X, dtype=np.float64) @ self.coef_ + self.intercept_
+        X = validate_data(self, X, dtype=[np.float64, np.float32], accept_sparse=SPARSE_FORMATS, reset=False)
+        return _float64(X) @ self.coef_ + self.intercept_
 
 
 class GDClassifierCV(_ClassifierOutputs, ClassifierMixin, _LinearCV):
@@ -1014,8 +1032,8 @@ class GDClassifierCV(_ClassifierOutputs, ClassifierMixin, _LinearCV):
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> GDClassifierCV:
         """Choose λ by cross-validation and refit on all of X, y (``sample_weight`` as :class:`GDRegressorCV`)."""
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
-        X = np.asarray(X, dtype=np.float64)
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], accept_sparse=SPARSE_FORMATS)
+        X = _float64(X)
         sw = _sample_weight(sample_weight, X)
         y_enc, loss, _ = _encode_classes(self, y, sw)
         W, b = self._fit_cv(X, y_enc, loss, True, y, sw)
@@ -1025,5 +1043,5 @@ class GDClassifierCV(_ClassifierOutputs, ClassifierMixin, _LinearCV):
 
     def _raw(self, X: Any) -> np.ndarray:
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        return np.asarray(X, dtype=np.float64) @ self.coef_.T + self.intercept_
+        X = validate_data(self, X, dtype=[np.float64, np.float32], accept_sparse=SPARSE_FORMATS, reset=False)
+        return _float64(X) @ self.coef_.T + self.intercept_

@@ -49,8 +49,7 @@ def solve_ridge(d: Design, lam: float, f: np.ndarray) -> tuple[np.ndarray, np.nd
         except np.linalg.LinAlgError:
             pass  # numerically not positive definite: the least-squares route below
     if d.sparse:  # X stays sparse: LSMR on the same stacked system, to rounding
-        A = scipy.sparse.vstack([d.root_weighted(d.X) / np.sqrt(d.n), scipy.sparse.diags(np.sqrt(lam * f))],
-                                format="csr")
+        A = _sparse_stacked_system(d, lam, f)
         B = np.vstack([d.root_weighted(d.Yc) / np.sqrt(d.n), np.zeros((d.p, d.k))])
         W = np.column_stack([scipy.sparse.linalg.lsmr(A, B[:, j], atol=1e-15, btol=1e-15, maxiter=100 * d.p)[0]
                              for j in range(d.k)])
@@ -61,6 +60,29 @@ def solve_ridge(d: Design, lam: float, f: np.ndarray) -> tuple[np.ndarray, np.nd
     # rank-deficient problems on solutions that depend on row order and repetition
     W = scipy.linalg.lstsq(A, B, cond=np.finfo(np.float64).eps * max(A.shape), lapack_driver="gelsd")[0]
     return W, np.zeros(d.k)
+
+
+def _sparse_stacked_system(d: Design, lam: float, f: np.ndarray) -> Any:
+    """[√s·X_c/√n; diag(√(λf))] for a sparse X: a CSR matrix, or, when X is centred (X_c = X − 1x̄ᵀ, the
+    intercept eliminated), a LinearOperator that applies the centring to products, so X stays sparse."""
+    root_lam = np.sqrt(lam * f)
+    if not d.centre:
+        return scipy.sparse.vstack([d.root_weighted(d.X) / np.sqrt(d.n), scipy.sparse.diags(root_lam)], format="csr")
+    X, x_mean = d._X_in, d.x_mean
+    assert x_mean is not None
+    root_s = np.ones(d.n) if d.weights is None else np.sqrt(d.weights)
+    scale = root_s / np.sqrt(d.n)
+
+    def matvec(v: np.ndarray) -> np.ndarray:
+        v = np.ravel(v)
+        return np.concatenate([(X @ v - x_mean @ v) * scale, root_lam * v])
+
+    def rmatvec(r: np.ndarray) -> np.ndarray:
+        r = np.ravel(r)
+        t = r[:d.n] * scale
+        return np.asarray(X.T @ t).ravel() - x_mean * t.sum() + root_lam * r[d.n:]
+
+    return scipy.sparse.linalg.LinearOperator((d.n + d.p, d.p), matvec=matvec, rmatvec=rmatvec, dtype=np.float64)
 
 
 def ridge_solve(X: Any, y: Any, l2: float, *, fit_intercept: bool = True,

@@ -11,6 +11,10 @@ is written down rather than taken by autograd:
 and ∇_Θ = X̃ᵀ ∇_Z with X̃ = [X, 1]. For least squares with n ≫ d the *Gram form* reads the data
 once: G = X̃ᵀX̃/n and C = X̃ᵀY/n, then ∇_Θ = 2 (GΘ − C) / k costs O(d²k) a step instead of O(ndk).
 
+X may be a sparse CSR tensor (:func:`reglab.data.csr_tensor`): it is never densified. XW and XᵀR
+are CSR products with dense matrices (Xᵀ kept as its own CSR tensor, made once), so a step costs
+O(nnz·k); the Gram matrix is the sparse product XᵀX made dense (d × d, not n × p).
+
 Entry points:
 
 - :func:`linear_gradients`: the closed-form gradient of a :class:`~reglab.models.LinearModel`
@@ -30,11 +34,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from reglab.data import csr_tensor, is_sparse, transpose_csr
 from reglab.losses import Loss, get_loss
 from reglab.models import LinearModel
 from reglab.penalties import Selection
 
-__all__ = ["LinearDesign", "gram_matrix", "linear_gradients", "top_eigenvalue"]
+__all__ = ["LinearDesign", "gram_matrix", "linear_gradients", "scale_rows", "top_eigenvalue"]
 
 
 _GRAM_MAX_D: Final = 4096  # the Gram matrix is d² numbers: above this the data form is used
@@ -56,6 +61,7 @@ def gram_matrix(X: Tensor, Y: Tensor | None = None, fit_intercept: bool = True,
     Parameters
     ----------
     X : Tensor of shape (n, p)
+        Dense or sparse CSR (XᵀX is then a sparse product, made dense: G is d × d).
     Y : Tensor of shape (n, k), optional
     fit_intercept : bool
         Whether X̃ has the column of ones.
@@ -77,12 +83,19 @@ def gram_matrix(X: Tensor, Y: Tensor | None = None, fit_intercept: bool = True,
     d = p + int(fit_intercept)
     w = None if sample_weight is None else sample_weight.to(X.dtype).reshape(n, 1)
     total = n if w is None else w.sum()
-    G = X.new_empty(d, d)
-    # one scaled copy of X with weights (√w·X, for the symmetric product); the weighted sums
-    # are products with w and w·Y, not copies of X
-    G[:p, :p] = _xtx(X) if w is None else _xtx(X * w.sqrt())
-    if fit_intercept:
-        colsum = X.sum(0) if w is None else w.reshape(-1) @ X
+    dense = {"dtype": X.dtype, "device": X.device}  # X.new_* would make sparse tensors for a CSR X
+    G = torch.empty(d, d, **dense)
+    if is_sparse(X):  # Xᵀ·(diag(w)·X) as a sparse product, made dense (d × d)
+        XT = transpose_csr(X)
+        G[:p, :p] = (XT @ (X if w is None else scale_rows(X, w.reshape(-1)))).to_dense()
+        colsum = (XT @ (torch.ones(n, 1, **dense) if w is None else w))[:, 0] if fit_intercept else None
+    else:
+        XT = X.T
+        # one scaled copy of X with weights (√w·X, for the symmetric product); the weighted sums
+        # are products with w and w·Y, not copies of X
+        G[:p, :p] = _xtx(X) if w is None else _xtx(X * w.sqrt())
+        colsum = (X.sum(0) if w is None else w.reshape(-1) @ X) if fit_intercept else None
+    if colsum is not None:
         G[:p, p] = colsum
         G[p, :p] = colsum
         G[p, p] = total
@@ -90,12 +103,25 @@ def gram_matrix(X: Tensor, Y: Tensor | None = None, fit_intercept: bool = True,
     C = None
     if Y is not None:
         wY = Y if w is None else w * Y
-        C = X.new_empty(d, Y.shape[1])
-        C[:p] = X.T @ wY
+        C = torch.empty(d, Y.shape[1], **dense)
+        C[:p] = XT @ wY
         if fit_intercept:
             C[p] = wY.sum(0)
         C /= total
     return G, C
+
+
+def scale_rows(X: Tensor, s: Tensor) -> Tensor:
+    """diag(s)·X for a CSR X: each row's stored values times its sᵢ (a new CSR tensor, same pattern).
+
+    >>> from reglab.data import csr_tensor
+    >>> X = csr_tensor(torch.tensor([0, 1, 2]), torch.tensor([0, 1]), torch.tensor([1.0, 2.0]), (2, 2))
+    >>> scale_rows(X, torch.tensor([3.0, 0.5])).to_dense().tolist()
+    [[3.0, 0.0], [0.0, 1.0]]
+    """
+    crow = X.crow_indices()
+    rows = torch.repeat_interleave(torch.arange(X.shape[0], device=crow.device), crow.diff())
+    return csr_tensor(crow, X.col_indices(), X.values() * s[rows], tuple(X.shape))
 
 
 def _xtx(X: Tensor) -> Tensor:
@@ -117,6 +143,7 @@ def top_eigenvalue(X: Tensor, fit_intercept: bool = True, *, gram: Tensor | None
     Parameters
     ----------
     X : Tensor of shape (n, p)
+        Dense or sparse CSR.
     fit_intercept : bool
         Whether X̃ has a column of ones.
     gram : Tensor of shape (d, d), optional
@@ -139,6 +166,7 @@ def top_eigenvalue(X: Tensor, fit_intercept: bool = True, *, gram: Tensor | None
         return float(torch.linalg.eigvalsh(gram.to(torch.float64))[-1])
     # power iteration on X̃ᵀ diag(w) X̃/Σw (w = 1 without weights), X̃ applied implicitly
     X64 = X.to(torch.float64)
+    X64T = transpose_csr(X64) if is_sparse(X64) else X64.T
     w64 = None if sample_weight is None else sample_weight.to(torch.float64)
     total = float(n if w64 is None else w64.sum())
     g = torch.Generator().manual_seed(seed)
@@ -146,11 +174,11 @@ def top_eigenvalue(X: Tensor, fit_intercept: bool = True, *, gram: Tensor | None
     v /= v.norm()
     lam = new = 0.0
     for _ in range(500):
-        u = X64 @ v[:p] + (v[p] if fit_intercept else 0.0)
+        u = (X64 @ v[:p, None])[:, 0] + (v[p] if fit_intercept else 0.0)
         if w64 is not None:
             u *= w64
         w = torch.empty_like(v)
-        w[:p] = X64.T @ u
+        w[:p] = (X64T @ u[:, None])[:, 0]
         if fit_intercept:
             w[p] = u.sum()
         w /= total
@@ -257,6 +285,8 @@ class LinearDesign:
                  steps: int | None = None, sample_weight: Tensor | None = None) -> None:
         self.model, self.loss = model, loss
         self.X, self.y = X, y
+        # a CSR X: Xᵀ as its own CSR tensor, for the fast product XᵀR (torch's CSC product is slow)
+        self.XT = transpose_csr(X) if is_sparse(X) else X.T
         self.sample_weight = sample_weight
         # weights scaled to mean 1, as a column: each row of ∇_Z is multiplied by its sample's weight
         self.row_weight = (None if sample_weight is None
@@ -316,13 +346,13 @@ class LinearDesign:
             return torch.addmm(self.C, self.gram, theta, beta=-2.0 / self.k, alpha=2.0 / self.k, out=out)
         out = theta.new_empty(self.d, self.k) if out is None else out
         rows = max(32, _PASS_BLOCK_BYTES // max(self.p * self.X.element_size(), 1))
-        if self.X.device.type == "cpu" and self.n > rows:
+        if self.X.device.type == "cpu" and self.n > rows and not is_sparse(self.X):
             return self._blocked_grad(theta, out, rows)
         Z = self._outputs(theta)
         R = _dloss_dz(Z, self.Y, self.loss.name)
         if self.row_weight is not None:
             R.mul_(self.row_weight)
-        torch.mm(self.X.T, R, out=out[: self.p])
+        torch.mm(self.XT, R, out=out[: self.p])
         if self.fit_intercept:
             torch.sum(R, 0, out=out[self.p])
         return out

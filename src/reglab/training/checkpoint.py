@@ -31,6 +31,7 @@ from typing import Any, Final
 import torch
 
 from reglab._io import atomic_write_bytes
+from reglab.data import is_sparse
 
 __all__ = ["FORMAT", "CheckpointError", "save_checkpoint", "load_checkpoint", "check_spec", "run_spec"]
 
@@ -114,8 +115,11 @@ def _digest(*tensors: torch.Tensor) -> str:
     """A short SHA-256 of tensors' shapes, dtypes and bytes."""
     digest = hashlib.sha256()
     for t in tensors:
-        digest.update(str((tuple(t.shape), t.dtype)).encode())
-        digest.update(t.detach().cpu().contiguous().numpy().tobytes())
+        digest.update(str((tuple(t.shape), t.dtype, t.layout)).encode())
+        # a sparse CSR X by its three arrays (never densified)
+        parts = (t.crow_indices(), t.col_indices(), t.values()) if is_sparse(t) else (t,)
+        for part in parts:
+            digest.update(part.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()[:16]
 
 

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from reglab._checks import check_integer
 from reglab._hold import hold_point
-from reglab.data import BatchStream, Dataset, check_sample_weight, is_batch_source
+from reglab.data import BatchStream, Dataset, check_sample_weight, is_batch_source, take_rows
 from reglab.exceptions import DivergenceError
 from reglab.losses import Loss
 from reglab.models import LinearModel
@@ -431,7 +431,7 @@ class _Loop:
             if self.checkpoint_every is not None and step > start and step % self.checkpoint_every == 0:
                 self.save_checkpoint(step)
             idx = self.batches.next()
-            xb, yb = (X, y) if idx is None else (X[idx], y[idx])
+            xb, yb = (X, y) if idx is None else (take_rows(X, idx), y[idx])
             if is_lbfgs:
                 # the loss logged is the first closure value: the loss at the parameters before this step
                 batch_loss = self._lbfgs_step(xb, yb, idx)

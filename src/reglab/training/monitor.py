@@ -24,7 +24,7 @@ from typing import Any, Final
 import torch
 from torch import Tensor, nn
 
-from reglab.data import Dataset
+from reglab.data import Dataset, column_std
 from reglab.exceptions import DivergenceError, NumericalWarning
 from reglab.losses import CURVATURE, Loss
 from reglab.models import LinearModel
@@ -237,7 +237,7 @@ def warn_feature_scales(data: Dataset) -> None:
     """
     if data.n_samples < 2:
         return
-    std = data.X.to(torch.float64).std(dim=0)
+    std = column_std(data.X.to(torch.float64))
     std = std[std > 0]
     if std.numel() < 2:
         return

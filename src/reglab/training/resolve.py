@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from reglab._checks import check_integer
-from reglab.data import BatchStream, Dataset, as_dataset
+from reglab.data import BatchStream, Dataset, as_dataset, is_sparse
 from reglab.losses import CURVATURE, LOSS_OF_TASK, TASK_OF_LOSS, TASK_OF_MODEL, Loss, get_loss
 from reglab.models import MODELS, LinearModel, build_model
 from reglab.penalties import AbstractElasticNet, AbstractPenalty
@@ -322,7 +322,8 @@ def check_checkpointing(checkpoint: Any, every: Any, resume: Any, optimizer: Any
 
 def _overflow_advice(data: Dataset, what: str) -> str:
     """Say that ``what`` comes from the data's scale overflowing its dtype, and what to do."""
-    x_max = float(data.X.abs().max()) if data.X.numel() else 0.0
+    stored = data.X.values() if is_sparse(data.X) else data.X
+    x_max = float(stored.abs().max()) if stored.numel() else 0.0
     y_max = float(data.y.abs().max()) if data.y.numel() and data.y.is_floating_point() else 0.0
     return (f"{what} in {str(data.X.dtype).replace('torch.', '')}: the data's scale (max |X| = {x_max:.3g}, "
             f"max |y| = {y_max:.3g}) overflows it when squared. Standardize X (sklearn.preprocessing."
