@@ -66,3 +66,15 @@ def test_sparse_centred_least_squares_with_many_features_is_refused_with_the_way
     X, y = _sparse_problem(50, 6000, 0.01)
     with pytest.raises(ValueError, match="fit_intercept=False with centred y, or a dense X"):
         regularization_path(X, y, n_alphas=3)
+
+
+@pytest.mark.parametrize("sample_weight", [None, "random"])
+def test_sparse_centred_least_squares_without_a_penalty_and_more_features_than_samples_solves(sample_weight) -> None:
+    # no L2 (the Gram matrix is singular, n < p): LSMR on the centred system, X kept sparse
+    X, y = _sparse_problem(40, 60, 0.2)
+    w = None if sample_weight is None else np.random.default_rng(1).uniform(0.5, 2.0, size=40)
+    sol = solve_linear(X, y, loss="squared", alpha=0.0, l1_ratio=0.0, fit_intercept=True, sample_weight=w)
+    ref = solve_linear(X.toarray(), y, loss="squared", alpha=0.0, l1_ratio=0.0, fit_intercept=True, sample_weight=w)
+    # an interpolating fit (n < p): both minimum-norm solutions of one consistent system
+    np.testing.assert_allclose(X @ sol.coef.ravel() + sol.intercept, y, atol=1e-8)
+    np.testing.assert_allclose(sol.coef, ref.coef, atol=1e-8)
