@@ -218,6 +218,13 @@ class CumulativeRule(AbstractParameterRule):
     State per selected parameter: ``u`` (0-d, float64), the total L1 penalty each weight could have
     received (Σ lr·λ), and ``q`` (the parameter's shape), the total it did receive. With per-element
     weights a_j the penalty element j could have received is a_j·u.
+
+    Every selected weight is penalized at every step, whether or not its feature appears in the
+    step's minibatch (with sparse X, a column absent from the batch has zero gradient and still gets
+    its clipped penalty). Tsuruoka et al.'s lazy form, which scikit-learn's SGD also uses, applies
+    the accumulated penalty to a feature only when it next appears; it reaches different weights
+    (tests/training/test_sparse.py measures the difference). The eager form here is the same
+    algorithm on dense and sparse data alike.
     """
 
     name: ClassVar[str] = "cumulative"
