@@ -23,7 +23,7 @@ def example(name: str, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
 
 def test_every_example_script_has_a_test_here() -> None:
     tested = {"closure_lbfgs_loop", "amp_gradscaler", "onecycle_adamw", "lightning_example", "compile_example",
-              "ddp_gloo", "skorch_example"}
+              "ddp_gloo", "skorch_example", "hf_trainer"}
     assert {p.stem for p in EXAMPLES.glob("*.py")} == tested
 
 
@@ -71,3 +71,9 @@ def test_a_skorch_estimator_under_regularized_records_each_gradient_at_its_row_s
         monkeypatch: pytest.MonkeyPatch) -> None:
     traj = example("skorch_example", monkeypatch).main(epochs=3)
     assert traj.steps[-1] == 12  # 3 epochs of 4 batches
+
+
+def test_a_hugging_face_trainer_under_proximal_l1_zeroes_exactly_the_uninformative_weights(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    w = example("hf_trainer", monkeypatch).main(epochs=10)
+    assert w[2:].eq(0).all() and w[:2].abs().gt(0.5).all()
