@@ -105,7 +105,8 @@ _PER_CHECK = {
         # MLPClassifier reports with a ConvergenceWarning; 300 steps fit the training rows
         MLPClassifier: {"max_iter": 300},
     } for kind in ("dense", "sparse")  # the linear estimators take sparse X: the same check on CSR
-} | {"check_sample_weights_list": {MLPClassifier: {"max_iter": 300}}}  # noise labels too, as above
+} | {check: {MLPClassifier: {"max_iter": 300}}  # noise labels too, as above
+     for check in ("check_sample_weights_list", "check_sample_weights_pandas_series")}
 
 
 def _exact_route(estimator: object) -> bool:
