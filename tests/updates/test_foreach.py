@@ -9,6 +9,7 @@ parameters left without a gradient.
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import pytest
 import torch
@@ -72,3 +73,91 @@ def test_lr_change_is_read_at_each_step(monkeypatch: pytest.MonkeyPatch) -> None
     before = [p.clone() for p in model.parameters()]
     opt.step()
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def _edge_values(dtype: torch.dtype, t: float) -> torch.Tensor:
+    """Random values around ±t, the ties ±t themselves, ±0, the neighbours of ±t, NaN and ±inf."""
+    tt = torch.tensor(t, dtype=dtype)
+    special = torch.stack([tt, -tt, torch.nextafter(tt, tt + 1), torch.nextafter(tt, tt - 1),
+                           -torch.nextafter(tt, tt + 1), -torch.nextafter(tt, tt - 1)])
+    special = torch.cat([special, torch.tensor([0.0, -0.0, float("nan"), float("inf"), -float("inf")], dtype=dtype)])
+    rand = torch.randn(4000, generator=torch.Generator().manual_seed(3), dtype=dtype) * 2 * t
+    return torch.cat([special, rand])
+
+
+@pytest.mark.parametrize("kernel", [True, False], ids=["softshrink", "foreach"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
+def test_soft_threshold_equals_per_tensor_prox(dtype: torch.dtype, kernel: bool) -> None:
+    # both multi-tensor forms against ElasticNetParts.proxer (sign(v)·max(|v| − t, 0)), bit for bit: equal
+    # values (NaN where it is NaN); only the sign of a zero may differ, and a zero stays a zero
+    from reglab.penalties import ElasticNetParts
+    from reglab.updates.regularized import _soft_threshold_
+
+    t, step = 0.3, 0.5
+    values = _edge_values(dtype, t)
+    chunks = [c.clone() for c in values.split([1, 5, 17, 256, 4000 - 279 + 11])]
+    reference = [c.clone() for c in chunks]
+    proxer = ElasticNetParts.of(t / step, None).proxer(step)
+    for c in reference:
+        proxer(c)
+    _soft_threshold_(chunks, step * (t / step), kernel)
+    got, want = torch.cat(chunks), torch.cat(reference)
+    assert torch.equal(got.isnan(), want.isnan())
+    assert torch.equal(got[~got.isnan()], want[~want.isnan()])
+    assert int((want == 0).sum()) > 2  # the inside of [−t, t] is zero in both
+
+
+def _sgd_pair(make_inner_opt: Any, fold: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[list[torch.Tensor], int]:
+    """Three proximal-L1 steps with the inner optimizer ``make_inner_opt(params)``; the parameters after,
+    and how many times torch.optim.SGD.step ran."""
+    monkeypatch.setattr(Regularized, "_multi_tensor", fold)
+    calls = []
+    sgd_step = torch.optim.SGD.step
+
+    def counted(self: torch.optim.SGD, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return sgd_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.SGD, "step", counted)
+    torch.manual_seed(0)
+    model = _Many().double()
+    inner = make_inner_opt(model.parameters())
+    opt = Regularized(inner, model, [L1(0.05, update="proximal", on=lambda n, p: True)])
+    gen = torch.Generator().manual_seed(2)
+    for _ in range(3):
+        for p in model.parameters():
+            p.grad = torch.randn(p.shape, generator=gen, dtype=p.dtype)
+        opt.step()
+    monkeypatch.undo()
+    return [p.detach().clone() for p in model.parameters()], len(calls)
+
+
+def _with_scheduler(params: Any) -> torch.optim.SGD:
+    inner = torch.optim.SGD(params, lr=0.1)
+    torch.optim.lr_scheduler.StepLR(inner, step_size=1)  # wraps inner.step to see it called
+    return inner
+
+
+def _with_hook(params: Any) -> torch.optim.SGD:
+    inner = torch.optim.SGD(params, lr=0.1)
+    inner.register_step_post_hook(lambda opt, args, kwargs: None)
+    return inner
+
+
+@pytest.mark.parametrize(("make", "folds"), [
+    (lambda ps: torch.optim.SGD(ps, lr=0.1), True),
+    (lambda ps: torch.optim.SGD(ps, lr=0.1, foreach=True), True),
+    (lambda ps: torch.optim.SGD(ps, lr=0.1, fused=True), False),
+    (lambda ps: torch.optim.SGD(ps, lr=torch.tensor(0.1)), False),
+    (_with_scheduler, False),
+    (_with_hook, False),
+], ids=["default", "foreach", "fused", "tensor-lr", "scheduler-on-inner", "inner-hook"])
+def test_plain_sgd_step_folded_where_nothing_can_tell(make: Any, folds: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the wrapper does the plain SGD step itself (cheaper on the CPU) only where no one watches the inner
+    # step and SGD's numbers are p − lr·g; either way the weights equal SGD's own step + the per-tensor prox
+    got, calls = _sgd_pair(make, True, monkeypatch)
+    want, ref_calls = _sgd_pair(make, False, monkeypatch)
+    assert ref_calls == 3
+    assert calls == (0 if folds else 3)
+    for a, b in zip(got, want):
+        assert torch.equal(a, b)

@@ -106,15 +106,32 @@ def _foreach_decay_(op: ElasticNetParts, params: list[Tensor], lr: float) -> Non
     torch._foreach_sub_(params, g, alpha=lr)
 
 
-def _foreach_prox_(op: ElasticNetParts, params: list[Tensor], step: float) -> None:
-    """In place ``w ← prox(w, step)`` on every tensor, as :meth:`ElasticNetParts.proxer` computes it."""
+def _soft_threshold_(params: list[Tensor], t: float, kernel: bool) -> None:
+    """In place ``w ← sign(w)·max(|w| − t, 0)`` on every tensor (``t ≥ 0``), as :meth:`ElasticNetParts.proxer`.
+
+    Both forms give ``w − t`` above ``t``, ``w + t`` below ``−t`` (``−(|w| − t)`` is ``w + t`` to the
+    bit: negation is exact and rounding to nearest is symmetric) and a zero inside; only the sign of
+    a zero may differ. With ``kernel`` (the tensors are float32/float64, as :meth:`Regularized._bucketed`
+    checks) and on the CPU, one ``softshrink`` kernel per tensor, written into the tensor: one pass
+    over the data and one dispatch per tensor, cheaper than the three ``_foreach`` passes of
+    ``w − clamp(w, −t, t)`` (a CPU ``_foreach`` op is a loop of per-tensor kernels); elsewhere (CUDA,
+    where ``_foreach`` ops are multi-tensor kernels) those three passes.
+    """
+    if kernel and all(p.is_cpu for p in params):
+        softshrink = torch._C._nn.softshrink
+        for p in params:
+            softshrink(p, t, out=p)
+        return
+    inside = torch._foreach_clamp_max(params, t)
+    torch._foreach_clamp_min_(inside, -t)
+    torch._foreach_sub_(params, inside)
+
+
+def _foreach_prox_(op: ElasticNetParts, params: list[Tensor], step: float, kernel: bool = False) -> None:
+    """In place ``w ← prox(w, step)`` on every tensor, as :meth:`ElasticNetParts.proxer` computes it
+    (``kernel``: see :func:`_soft_threshold_`)."""
     if op.l1 is not None:
-        # soft-threshold as v − clamp(v, −t, t): three passes instead of sign(v)·max(|v| − t, 0)'s six, the
-        # same numbers (v ∓ t outside [−t, t], 0 inside; only the sign of a zero may differ)
-        t = step * op.l1
-        inside = torch._foreach_clamp_max(params, t)
-        torch._foreach_clamp_min_(inside, -t)
-        torch._foreach_sub_(params, inside)
+        _soft_threshold_(params, step * op.l1, kernel)
     if op.l2 is not None:
         torch._foreach_div_(params, _scalar_for(params, 1.0 + 2.0 * step * op.l2))
 
@@ -222,6 +239,9 @@ class Regularized(torch.optim.Optimizer):
         self._after_inner = bool(self._after)
         # the learning-rate group of each parameter, found once: the step reads each group's lr once
         self._group_of = {id(p): k for k, g in enumerate(self.optimizer.param_groups) for p in g["params"]}
+        # torch.optim.SGD's step done by the wrapper where it can be (see _folded_sgd_step): CPU parameters only
+        self._fold_sgd = (self._multi_tensor and type(self.optimizer) is torch.optim.SGD
+                          and all(p.device.type == "cpu" for g in self.optimizer.param_groups for p in g["params"]))
         self._plans = {stage: self._bucketed(entries)
                        for stage, entries in (("direction", self._direction), ("before", self._before),
                                               ("after", self._after))}
@@ -231,16 +251,19 @@ class Regularized(torch.optim.Optimizer):
     bucket of tensors (False: tensor by tensor; the two agree bit for bit)."""
 
     def _bucketed(self, entries: list[Any]) -> list[tuple[Any, ...]]:
-        """The entries of one stage as actions, in order: ``("many", rule, op, group, first, params)``, a
-        bucket of unmasked tensors of one term, one lr group and the same ``first`` (the first
-        gradient-rule term on each of its parameters) applied with ``torch._foreach_*``; or
+        """The entries of one stage as actions, in order: ``("many", rule, op, group, first, params, kernel)``,
+        a bucket of unmasked tensors of one term, one lr group and the same ``first`` (the first
+        gradient-rule term on each of its parameters) applied with ``torch._foreach_*`` (``kernel``: all
+        float32/float64, see :func:`_soft_threshold_`); or
         ``("each", rule, op, selection, state, group, first)``, one tensor."""
         seen: set[int] = set()
         actions: list[tuple[Any, ...]] = []
         buckets: dict[tuple[Any, ...], list[Any]] = {}  # key -> [op, params...]
 
         def flush() -> None:
-            actions.extend(("many", k[1], ps[0], k[4], k[5], ps[1:]) for k, ps in buckets.items())
+            actions.extend(("many", k[1], ps[0], k[4], k[5], ps[1:],
+                            all(p.dtype in (torch.float32, torch.float64) for p in ps[1:]))
+                           for k, ps in buckets.items())
             buckets.clear()
 
         term = None
@@ -291,7 +314,7 @@ class Regularized(torch.optim.Optimizer):
         data: list[tuple[Tensor, Tensor]] = []
         for action in self._plans["direction"]:
             if action[0] == "many":
-                _, _, op, _, first, params = action
+                _, _, op, _, first, params, _ = action
                 new = keep_data_grads and first  # the first term on p writes a new tensor
                 live = [p for p in params if p.grad is not None]
                 if not live:
@@ -356,7 +379,8 @@ class Regularized(torch.optim.Optimizer):
                 data_grads = self._add_penalty_grads(keep_data_grads=True)
                 self._apply_parameter_rules(self._plans["before"])
         try:
-            self.optimizer.step()
+            if not (self._fold_sgd and self._folded_sgd_step()):
+                self.optimizer.step()
         finally:
             for p, g in data_grads:
                 p.grad = g
@@ -366,6 +390,38 @@ class Regularized(torch.optim.Optimizer):
         return loss
 
     _step_hooked = torch.optim.Optimizer.profile_hook_step(_step)
+
+    def _folded_sgd_step(self) -> bool:
+        """The inner ``torch.optim.SGD`` step done here, with the numbers SGD computes, when nothing can tell
+        the difference; False (nothing done) when it must run itself.
+
+        A plain SGD step is ``p ← p − lr·g`` (``torch._foreach_add_(params, grads, alpha=-lr)``, which its
+        for-loop and foreach forms both compute) and keeps no state. Done here only on the CPU, without
+        momentum, weight decay, ``maximize``, ``differentiable``, ``fused``, a tensor lr or sparse
+        gradients, and when nothing watches the inner step: no step hooks (its own or global), no
+        profiler, no ``step`` patched on the instance (an LR scheduler attached to the inner optimizer
+        wraps it to see it called). Saves SGD's per-parameter Python bookkeeping, which on the CPU
+        with many small tensors costs as much as its arithmetic.
+        """
+        opt = self.optimizer
+        if ("step" in opt.__dict__ or opt._optimizer_step_pre_hooks or opt._optimizer_step_post_hooks
+                or _global_step_hooks() or torch.autograd._profiler_enabled()):
+            return False
+        work = []
+        for group in opt.param_groups:
+            if (group["momentum"] != 0 or group["weight_decay"] != 0 or group["maximize"] or group["differentiable"]
+                    or group.get("fused") or isinstance(group["lr"], Tensor)):
+                return False
+            params = [p for p in group["params"] if p.grad is not None]
+            grads = [p.grad for p in params]
+            if any(g.is_sparse for g in grads):
+                return False
+            if params:
+                work.append((params, grads, group["lr"]))
+        with torch.no_grad():
+            for params, grads, lr in work:
+                torch._foreach_add_(params, grads, alpha=-lr)
+        return True
 
     def _closure_with_penalty(self, closure: Callable[[], Any]) -> Callable[[], Any]:
         def penalized() -> Any:
@@ -384,10 +440,12 @@ class Regularized(torch.optim.Optimizer):
         lrs = self._lrs()
         for action in plan:
             if action[0] == "many":
-                _, rule, op, group, _, params = action
+                _, rule, op, group, _, params, kernel = action
                 live = [p for p in params if p.grad is not None]
-                if live:
-                    (_foreach_decay_ if rule.name == "decoupled" else _foreach_prox_)(op, live, lrs[group])
+                if live and rule.name == "decoupled":
+                    _foreach_decay_(op, live, lrs[group])
+                elif live:
+                    _foreach_prox_(op, live, lrs[group], kernel)
                 continue
             _, rule, op, s, state, group, _ = action
             if s.param.grad is not None:
