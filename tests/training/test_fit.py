@@ -307,7 +307,8 @@ def test_history_logs_every_log_every_steps_and_the_final_state() -> None:
     assert h.data_loss[-1] == pytest.approx(res.data_loss("train"), rel=1e-12)
     assert h.penalty[-1] == pytest.approx(0.1 * float(res.model.linear.weight.detach().square().sum()), rel=1e-12)
     frame = h.to_pandas()
-    assert list(frame.columns) == ["step", "data_loss", "penalty", "objective", "lr"] and len(frame) == 6
+    assert list(frame.columns) == ["step", "data_loss", "penalty", "objective", "lr", "strength_0"] and len(frame) == 6
+    assert h.strength == [[0.1]] * 6
 
 
 def test_first_history_entry_is_the_loss_at_initialisation() -> None:

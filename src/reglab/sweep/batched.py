@@ -298,6 +298,7 @@ def fit_batched(runs: Sequence[Run], data: Dataset | None = None) -> list[tuple[
 
     # each run's history and verdict (fit's divergence rule); a diverged run is frozen where it diverged
     run_logs = [RunLog() for _ in range(K)]
+    strengths = [[t.strength for t in ts] for ts in terms]  # constant: the batched executor schedules none
     steps_run = [steps] * K
     final: list[dict[str, Tensor] | None] = [None] * K
     active = [True] * K
@@ -316,7 +317,8 @@ def fit_batched(runs: Sequence[Run], data: Dataset | None = None) -> list[tuple[
         for k in range(K):
             if not active[k]:
                 continue
-            if run_logs[k].append(step, dl[k], pens[k], lrs[k], parameters_finite=all(finite[n][k] for n in names)):
+            if run_logs[k].append(step, dl[k], pens[k], lrs[k], parameters_finite=all(finite[n][k] for n in names),
+                                  strength=strengths[k]):
                 steps_run[k], active[k] = step, False
                 final[k] = {n: P[n][k].clone() for n in names}
 

@@ -14,6 +14,8 @@ it, and the result is assembled. Logging, the divergence rule and the stopping r
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -54,9 +56,13 @@ from reglab.training.resolve import (
     resolve_stream_inputs,
 )
 from reglab.training.result import FitResult
-from reglab.updates import Regularized
+from reglab.updates import Regularized, StrengthScheduler
 
 __all__ = ["fit"]
+
+
+StrengthSchedule = Callable[[int], float] | Sequence[Callable[[int], float] | None]
+"""fit's ``strength_schedule``: one factor function for every term, or one per term (None: constant)."""
 
 
 def fit(
@@ -85,6 +91,7 @@ def fit(
     resume: bool | str | os.PathLike[str] = False,
     device: str | torch.device | None = None,
     progress: Callable[[int, int], Any] | None = None,
+    strength_schedule: StrengthSchedule | None = None,
 ) -> FitResult:
     """Train ``model`` on ``data`` under penalty terms, each applied by its update rule.
 
@@ -183,6 +190,18 @@ def fit(
     progress : callable, optional
         Called as ``progress(step, steps)`` at every logged step (see ``log_every``) and once at
         the end with ``step == steps_run``; for a progress bar. Its return value is ignored.
+    strength_schedule : callable(step) -> float, or a sequence of them (one per term, ``None`` for a constant term), optional
+        A λ schedule, as a learning-rate schedule: the strength of each scheduled term for the update
+        of step t is its given strength × ``fn(t)`` (a
+        :class:`~reglab.updates.StrengthScheduler` over the run's wrapper, stepped after every
+        optimizer step, so ``fit`` equals that hand loop bit for bit). Every factor of the run
+        (steps 0..``steps``) is checked before training: each must be a finite non-negative real
+        number, else ``ValueError`` / ``TypeError`` naming the term and the step. The history logs
+        the strengths in effect at each logged step (``history.strength``); a checkpoint saves the
+        schedule's position and a fingerprint of its values, so a run resumed with another schedule
+        is refused. The terms given are not changed: the run trains copies (``FitResult.terms``,
+        holding the last strengths). The fast path keeps λ fixed, so a scheduled run takes the plain
+        loop (``optimizer="fista"`` refuses it).
 
     Returns
     -------
@@ -205,7 +224,7 @@ def fit(
     args = _check_arguments(optimizer, penalties, lr, steps, batch_size, seed, record, tol, dtype=dtype,
                             momentum=momentum, log_every=log_every, on_divergence=on_divergence, fast=fast,
                             checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume,
-                            progress=progress)
+                            progress=progress, strength_schedule=strength_schedule)
     stream: BatchStream | None = None
     ds: Dataset | None = None
     fast_path: LinearFastPath | None = None
@@ -221,22 +240,23 @@ def fit(
             warn_feature_scales(ds)
         fast_path = prepare_fast_path(net, ds.X, ds.y, loss_fn, args.terms, optimizer, record=bool(record),
                                       batch_size=args.batch_size, steps=args.steps, fast=args.fast,
-                                      sample_weight=ds.sample_weight)
+                                      sample_weight=ds.sample_weight, scheduled=strength_schedule is not None)
         lr, L = _learning_rate(args.lr, net, ds, loss_fn, args.terms, fast_path)
     params = [p for p in net.parameters() if p.requires_grad]
     check = ParameterCheck(params)
     opt = Regularized(build_optimizer(optimizer, params, lr, momentum), net, args.terms,
                       allow_weight_decay=allow_weight_decay)
+    schedule, schedule_digest = _strength_scheduler(opt, strength_schedule, args.steps)
     recorder = _build_recorder(record, net, opt, args.steps, args.seed)
     loop = _Loop(net, ds, loss_fn, opt, args, lr, L, check, recorder, tol=tol, on_divergence=on_divergence,
-                 stream=stream, progress=progress)
+                 stream=stream, progress=progress, schedule=schedule)
     t0 = time.perf_counter()
     if checkpoint is not None or args.resume_from is not None:
         loop.checkpoint_to(checkpoint, checkpoint_every,
                            ck.run_spec(net, ds.X, ds.y, loss_fn.name, args.terms, optimizer, lr=lr, steps=args.steps,
                                        batch_size=args.batch_size, seed=args.seed, tol=tol, momentum=momentum,
                                        log_every=loop.log_every, record=_record_options(record),
-                                       sample_weight=ds.sample_weight))
+                                       sample_weight=ds.sample_weight, strength_schedule=schedule_digest))
     start = 0 if args.resume_from is None else loop.resume(args.resume_from)
     if stream is not None:
         steps_run = loop.run_stream()
@@ -267,7 +287,8 @@ class _Arguments:
 
 def _check_arguments(optimizer: Any, penalties: Any, lr: Any, steps: Any, batch_size: Any, seed: Any, record: Any,
                      tol: Any, *, dtype: Any, momentum: float, log_every: Any, on_divergence: Any, fast: bool,
-                     checkpoint: Any, checkpoint_every: Any, resume: Any, progress: Any = None) -> _Arguments:
+                     checkpoint: Any, checkpoint_every: Any, resume: Any, progress: Any = None,
+                     strength_schedule: Any = None) -> _Arguments:
     """Check fit's arguments before any work, in the order a user reads them; the first bad one raises."""
     steps = check_integer(steps, "steps", 0)
     seed = check_integer(seed, "seed", 0)
@@ -297,6 +318,12 @@ def _check_arguments(optimizer: Any, penalties: Any, lr: Any, steps: Any, batch_
                         f"{record!r}.")
     if progress is not None and not callable(progress):
         raise TypeError(f"progress must be a callable progress(step, steps) or None; got {type(progress).__name__}.")
+    if strength_schedule is not None:
+        if not (callable(strength_schedule) or isinstance(strength_schedule, (list, tuple))):
+            raise TypeError("strength_schedule must be a callable(step) -> float, a list of them (one per term, "
+                            f"None for a constant term), or None; got {type(strength_schedule).__name__}.")
+        # the run trains copies, so the terms given keep their strengths
+        terms = [copy.copy(t) for t in terms]
     resume_from = check_checkpointing(checkpoint, checkpoint_every, resume, optimizer)
     # checkpointing runs the plain loop (see fit's docstring)
     fast = fast and checkpoint is None and resume_from is None
@@ -339,6 +366,19 @@ def _learning_rate(lr: float | str, net: nn.Module, ds: Dataset, loss_fn: Loss, 
     return 1.0 / L, L
 
 
+def _strength_scheduler(opt: Regularized, fn: StrengthSchedule | None,
+                        steps: int) -> tuple[StrengthScheduler | None, str | None]:
+    """The run's :class:`StrengthScheduler` and a fingerprint of its strengths at steps 0..``steps``
+    (each checked here, before training), or ``(None, None)`` without a schedule."""
+    if fn is None:
+        return None, None
+    schedule = StrengthScheduler(opt, fn)
+    digest = hashlib.sha256()
+    for step in range(steps + 1):
+        digest.update(repr(schedule.strengths_at(step)).encode())
+    return schedule, digest.hexdigest()[:16]
+
+
 def _record_options(record: bool | Mapping[str, Any]) -> bool | dict[str, Any]:
     return dict(record) if isinstance(record, Mapping) else bool(record)
 
@@ -368,12 +408,12 @@ class _Loop:
     def __init__(self, net: nn.Module, ds: Dataset | None, loss_fn: Loss, opt: Regularized, args: _Arguments,
                  lr: float, L: float | None, check: ParameterCheck, recorder: Any, *, tol: float | None,
                  on_divergence: Literal["raise", "stop"], stream: BatchStream | None = None,
-                 progress: Callable[[int, int], Any] | None = None) -> None:
+                 progress: Callable[[int, int], Any] | None = None, schedule: StrengthScheduler | None = None) -> None:
         self.net, self.ds, self.loss_fn, self.opt = net, ds, loss_fn, opt
         self.steps, self.lr, self.L, self.tol, self.on_divergence = args.steps, lr, L, tol, on_divergence
         self.terms = args.terms
         self.check, self.recorder = check, recorder
-        self.stream, self.progress = stream, progress
+        self.stream, self.progress, self.schedule = stream, progress, schedule
         self.run_log = RunLog()
         n_rows = 0 if ds is None else len(ds.X)
         self.batches = Batches(n_rows, args.batch_size, torch.Generator().manual_seed(args.seed + 1))
@@ -397,7 +437,8 @@ class _Loop:
         run = self.run_log
         if self.progress is not None:
             self.progress(step, self.steps)
-        if run.append(step, data_loss, penalty, lr, parameters_finite=finite):
+        if run.append(step, data_loss, penalty, lr, parameters_finite=finite,
+                      strength=[t.strength for t in self.opt.terms]):
             if self.on_divergence == "raise":
                 assert run.first_objective is not None
                 if self.ds is None:  # a data loader: no data in memory for the linear-problem advice
@@ -505,8 +546,11 @@ class _Loop:
         return first[0]
 
     def _take_step(self, step_fn: Callable[[], Any]) -> Any:
-        """One optimizer step, recorded by the recorder when there is one."""
-        return step_fn() if self.recorder is None else self.recorder.recorded_step(step_fn)
+        """One optimizer step, recorded by the recorder when there is one; then the λ schedule's step."""
+        out = step_fn() if self.recorder is None else self.recorder.recorded_step(step_fn)
+        if self.schedule is not None:
+            self.schedule.step()
+        return out
 
     def _batch_loss(self, output: Tensor, target: Tensor, idx: Tensor | None) -> Tensor:
         """The minibatch's loss: mean over the batch of (wᵢ / mean w)·ℓᵢ (full batch: the weighted mean)."""
@@ -536,6 +580,7 @@ class _Loop:
             "recorder": None if self.recorder is None else self.recorder.state_dict(),
             "history": self.run_log.history.to_dict(), **self.batches.state_dict(),
             "loop": self.run_log.state_dict(),
+            "strength_schedule": None if self.schedule is None else self.schedule.state_dict(),
         }
 
     def save_checkpoint(self, step: int) -> None:
@@ -561,6 +606,8 @@ class _Loop:
             history = state["history"]
             self.batches.load_state_dict(state)
             self.run_log.load_state_dict(state["loop"], history)
+            if self.schedule is not None:
+                self.schedule.load_state_dict(state["strength_schedule"])
             return int(state["step"])
         except (KeyError, TypeError, ValueError, RuntimeError) as err:
             raise ck.CheckpointError(f"Checkpoint {str(path)!r} does not fit this run "

@@ -257,7 +257,7 @@ class LinearFastPath(LinearDesign):
 
 
 def why_not_fast(model: nn.Module, X: Tensor, loss: Loss, terms: Sequence[AbstractPenalty], optimizer: Any, *,
-                 record: bool, batch_size: int | None, fast: bool = True) -> str | None:
+                 record: bool, batch_size: int | None, fast: bool = True, scheduled: bool = False) -> str | None:
     """Why this ``fit()`` call cannot run on the fast path (the plain autograd loop runs), or None when it can.
 
     Each reason comes from a declared capability: the optimizer's, the model's, an update rule's
@@ -283,6 +283,8 @@ def why_not_fast(model: nn.Module, X: Tensor, loss: Loss, terms: Sequence[Abstra
         return "recording runs on optimizer='gd'"
     if batch_size is not None:
         return "it is full-batch"
+    if scheduled:
+        return "a strength schedule changes λ during the run, and the fast path keeps it fixed"
     if slow_rules:
         return _reason_of(slow_rules[0])
     if any(not p.requires_grad or p.dtype != X.dtype or p.device != X.device for p in model.parameters()):
@@ -303,7 +305,8 @@ def _reason_of(rule: AbstractRule) -> str:
 
 def prepare_fast_path(model: nn.Module, X: Tensor, y: Tensor, loss: Loss, terms: Sequence[AbstractPenalty],
                       optimizer: Any, *, record: bool, batch_size: int | None, steps: int,
-                      fast: bool = True, sample_weight: Tensor | None = None) -> LinearFastPath | None:
+                      fast: bool = True, sample_weight: Tensor | None = None,
+                      scheduled: bool = False) -> LinearFastPath | None:
     """The fast path for this ``fit()`` call, or None when the plain autograd loop must run.
 
     It applies to a :class:`~reglab.models.LinearModel` with its canonical loss, every parameter
@@ -313,7 +316,8 @@ def prepare_fast_path(model: nn.Module, X: Tensor, y: Tensor, loss: Loss, terms:
     the Gram form). :func:`why_not_fast` says why it does not apply. ``optimizer="fista"`` has no
     plain path: when it does not apply, a ValueError says why.
     """
-    reason = why_not_fast(model, X, loss, terms, optimizer, record=record, batch_size=batch_size, fast=fast)
+    reason = why_not_fast(model, X, loss, terms, optimizer, record=record, batch_size=batch_size, fast=fast,
+                          scheduled=scheduled)
     if reason is None:
         return LinearFastPath(model, X, y, loss, optimizer, steps=steps, sample_weight=sample_weight)
     if isinstance(optimizer, str) and optimizer == "fista":

@@ -89,9 +89,10 @@ class RunLog:
         self.kkt0: float | None = None
 
     def append(self, step: int, data_loss: float, penalty: float, lr: float, *,
-               parameters_finite: bool = True) -> bool:
-        """Log the state before ``step``'s update; True when it diverged (the status is then ``"diverged"``)."""
-        self.history.append(step, data_loss, penalty, lr)
+               parameters_finite: bool = True, strength: Sequence[float] = ()) -> bool:
+        """Log the state before ``step``'s update (``strength``: the terms' strengths for it); True when
+        it diverged (the status is then ``"diverged"``)."""
+        self.history.append(step, data_loss, penalty, lr, strength)
         objective = self.history.objective[-1]
         if self.first_objective is None:
             self.first_objective = objective

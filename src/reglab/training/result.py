@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
@@ -25,7 +25,9 @@ STATUSES: Final = ("converged", "max_steps", "diverged")
 class History:
     """What was logged, one entry per logged step (the state *before* that step's update).
 
-    The last entry is the final state, at ``step == steps_run``.
+    The last entry is the final state, at ``step == steps_run``. ``strength`` holds, at each logged
+    step, the strength of every term (in the order of ``FitResult.terms``) in effect for that step's
+    update: constant unless ``fit(strength_schedule=...)`` schedules them.
     """
 
     step: list[int] = field(default_factory=list)
@@ -33,37 +35,50 @@ class History:
     penalty: list[float] = field(default_factory=list)
     objective: list[float] = field(default_factory=list)
     lr: list[float] = field(default_factory=list)
+    strength: list[list[float]] = field(default_factory=list)
 
-    def append(self, step: int, data_loss: float, penalty: float, lr: float) -> None:
+    def append(self, step: int, data_loss: float, penalty: float, lr: float,
+               strength: Sequence[float] = ()) -> None:
         self.step.append(step)
         self.data_loss.append(data_loss)
         self.penalty.append(penalty)
         self.objective.append(data_loss + penalty)
         self.lr.append(lr)
+        self.strength.append([float(s) for s in strength])
 
     def __len__(self) -> int:
         return len(self.step)
 
-    def to_dict(self) -> dict[str, list[float] | list[int]]:
-        """The five columns as lists, keyed by name (what a checkpoint saves)."""
+    def to_dict(self) -> dict[str, list[Any]]:
+        """The six columns as lists, keyed by name (what a checkpoint saves)."""
         return {"step": self.step, "data_loss": self.data_loss, "penalty": self.penalty,
-                "objective": self.objective, "lr": self.lr}
+                "objective": self.objective, "lr": self.lr, "strength": self.strength}
 
     @classmethod
     def from_dict(cls, columns: Mapping[str, Any]) -> History:
         """The history :meth:`to_dict` wrote (a copy of its lists).
 
-        >>> h = History(); h.append(0, 1.0, 0.5, 0.1)
+        A history saved before ``strength`` was logged reads back with an empty list of strengths at
+        each step.
+
+        >>> h = History(); h.append(0, 1.0, 0.5, 0.1, [0.01])
         >>> History.from_dict(h.to_dict()) == h
         True
         """
-        return cls(**{key: list(columns[key]) for key in ("step", "data_loss", "penalty", "objective", "lr")})
+        out = cls(**{key: list(columns[key]) for key in ("step", "data_loss", "penalty", "objective", "lr")})
+        out.strength = [list(s) for s in columns.get("strength", [[] for _ in out.step])]
+        return out
 
     def to_pandas(self) -> Any:
-        """The history as a DataFrame, one row per logged step."""
+        """The history as a DataFrame, one row per logged step; the strengths as columns
+        ``strength_0``, ``strength_1``, ... (one per term)."""
         import pandas as pd
 
-        return pd.DataFrame(self.to_dict())
+        columns: dict[str, list[Any]] = {k: v for k, v in self.to_dict().items() if k != "strength"}
+        n_terms = max((len(s) for s in self.strength), default=0)
+        for i in range(n_terms):
+            columns[f"strength_{i}"] = [s[i] if i < len(s) else float("nan") for s in self.strength]
+        return pd.DataFrame(columns)
 
 
 @dataclass(repr=False)
