@@ -48,15 +48,9 @@ def train(model: torch.nn.Linear, opt: torch.optim.Optimizer, X: torch.Tensor, y
     return kept
 
 
-def test_the_event_files_hold_each_tensor_s_norms_zeros_penalty_and_chosen_weights_at_each_logged_step(
-        tmp_path: Path) -> None:
-    model, X, y = problem()
-    opt = Regularized(torch.optim.SGD(model.parameters(), lr=0.2), model,
-                      [L1(L1_STRENGTH, on="weight", update="proximal"), L2(L2_STRENGTH, on="weight")])
-    with TensorBoardWriter(tmp_path, model, opt, every=EVERY, track=["weight[1,3]", "bias"]):
-        kept = train(model, opt, X, y, STEPS)
-    acc = events(tmp_path)
-    assert sorted(kept) == [0, 5, 10, 15, 20, 23]  # the start, every 5th step, and the last
+def expected_scalars(kept: dict[int, dict[str, np.ndarray]]) -> dict[str, dict[int, float]]:
+    """tag -> {step: value} as the writers must log them, computed from the kept weights (the run of
+    the first test: L1 and L2 on ``weight``, tracking ``weight[1,3]`` and ``bias``)."""
     expected: dict[str, dict[int, float]] = {}
     for step, weights in kept.items():
         for name, w in weights.items():
@@ -68,6 +62,19 @@ def test_the_event_files_hold_each_tensor_s_norms_zeros_penalty_and_chosen_weigh
         expected.setdefault("weights/weight[1,3]", {})[step] = float(W[1, 3])
         for i in range(2):
             expected.setdefault(f"weights/bias[{i}]", {})[step] = float(weights["bias"][i])
+    return expected
+
+
+def test_the_event_files_hold_each_tensor_s_norms_zeros_penalty_and_chosen_weights_at_each_logged_step(
+        tmp_path: Path) -> None:
+    model, X, y = problem()
+    opt = Regularized(torch.optim.SGD(model.parameters(), lr=0.2), model,
+                      [L1(L1_STRENGTH, on="weight", update="proximal"), L2(L2_STRENGTH, on="weight")])
+    with TensorBoardWriter(tmp_path, model, opt, every=EVERY, track=["weight[1,3]", "bias"]):
+        kept = train(model, opt, X, y, STEPS)
+    acc = events(tmp_path)
+    assert sorted(kept) == [0, 5, 10, 15, 20, 23]  # the start, every 5th step, and the last
+    expected = expected_scalars(kept)
     assert set(expected) <= set(acc.Tags()["scalars"])
     for tag, by_step in expected.items():
         logged = scalars(acc, tag)

@@ -35,8 +35,8 @@ import torch
 from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 
-from reglab.integrations._scalars import ScalarLog
-from reglab.observe import Diagnosis, Recorder, diagnose
+from reglab.integrations._writer import StepWriter
+from reglab.observe import Diagnosis
 
 __all__ = ["TensorBoardWriter", "diagnosis_text"]
 
@@ -47,7 +47,7 @@ def diagnosis_text(diagnosis: Diagnosis) -> str:
     return textwrap.indent(str(diagnosis), "    ")
 
 
-class TensorBoardWriter:
+class TensorBoardWriter(StepWriter):
     """Write per-tensor norms, zero fractions, the penalty, chosen weights and, at the end, the
     diagnosis of ``model`` to TensorBoard, every ``every`` steps of ``optimizer``.
 
@@ -98,53 +98,28 @@ class TensorBoardWriter:
     def __init__(self, log_dir: str | os.PathLike[str] | SummaryWriter, model: nn.Module,
                  optimizer: torch.optim.Optimizer, *, every: int = 10, track: str | Sequence[str] | None = None,
                  record: bool = True, **recorder_options: Any) -> None:
-        self._log = ScalarLog(model, optimizer, every=every, track=track, emit=self._write_scalars)
-        self.recorder: Recorder | None = None
-        if record:
-            self.recorder = Recorder(model, optimizer, every=every, track=self._log.chosen.tensor_patterns or None,
-                                     **recorder_options)
         self._owns_writer = not isinstance(log_dir, SummaryWriter)
         self.writer = SummaryWriter(os.fspath(log_dir)) if self._owns_writer else log_dir
-        self.diagnosis: Diagnosis | None = None
-        self._closed = False
-        self._log.start()
-
-    @property
-    def step(self) -> int:
-        """Optimizer steps taken since the writer was attached."""
-        return self._log.step
+        super().__init__(model, optimizer, every=every, track=track, record=record, **recorder_options)
 
     def _write_scalars(self, step: int, scalars: dict[str, float]) -> None:
         for tag, value in scalars.items():
             self.writer.add_scalar(tag, value, step)
 
-    def close(self) -> Diagnosis | None:
-        """Write the last step (if not yet written) and the diagnosis, detach from the optimizer, and
-        flush (close a writer made here). Returns the diagnosis (None without a recorder, or before
-        two recorded rows)."""
-        if self._closed:
-            return self.diagnosis
-        self._closed = True
-        self._log.close()
-        if self.recorder is not None:
-            trajectory = self.recorder.close().trajectory()
-            if len(trajectory) >= 2:
-                self.diagnosis = diagnose(trajectory)
-                self.writer.add_text("diagnosis", diagnosis_text(self.diagnosis), self.step)
-                for cls, n in self.diagnosis.counts.items():
-                    self.writer.add_scalar(f"diagnosis/{cls}", n, self.step)
+    def _write_diagnosis(self, diagnosis: Diagnosis, step: int) -> None:
+        self.writer.add_text("diagnosis", diagnosis_text(diagnosis), step)
+        for cls, n in diagnosis.counts.items():
+            self.writer.add_scalar(f"diagnosis/{cls}", n, step)
+
+    def _finish(self) -> None:
+        """Close a writer made here; flush one of the user's."""
         if self._owns_writer:
             self.writer.close()
         else:
             self.writer.flush()
-        return self.diagnosis
 
     def __enter__(self) -> TensorBoardWriter:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def __repr__(self) -> str:
-        return (f"TensorBoardWriter({self.writer.log_dir!r}, every={self._log.every}, step={self.step}, "
-                f"{'closed' if self._closed else 'open'})")
+        return f"TensorBoardWriter({self.writer.log_dir!r}, {self._state})"
