@@ -73,7 +73,15 @@ def offline_run(tmp_path: Path):
     run.finish()
 
 
-def run_file(tmp_path: Path) -> Path:
+def finished_run_file(run: Any, tmp_path: Path) -> Path:
+    """Finish ``run`` and return its run file once W&B has written all of it.
+
+    ``run.finish()`` returns when the run's exit is handled, not when the service process has flushed
+    the file; ``wandb.teardown()`` waits for that process to shut down, which closes the file. Only then
+    is reading it deterministic (in a fresh CI run it was read right after finish with no history records in it).
+    """
+    run.finish()
+    wandb.teardown()
     (path,) = (tmp_path / "wandb").glob("offline-run-*/run-*.wandb")
     return path
 
@@ -87,8 +95,8 @@ def test_the_run_file_holds_each_tensor_s_norms_zeros_penalty_and_chosen_weights
         kept = train(model, opt, X, y, STEPS)
     diagnosis = wb.diagnosis
     assert diagnosis is not None and wb.recorder is not None
-    offline_run.finish()
-    rows = [r for r in history_rows(run_file(tmp_path)) if "reglab/step" in r]
+    path = finished_run_file(offline_run, tmp_path)
+    rows = [r for r in history_rows(path) if "reglab/step" in r]
     assert [r["reglab/step"] for r in rows] == sorted(kept) == [0, 5, 10, 15, 20, 23]
     for tag, by_step in expected_scalars(kept).items():
         logged = {r["reglab/step"]: r[f"reglab/{tag}"] for r in rows}
@@ -98,7 +106,7 @@ def test_the_run_file_holds_each_tensor_s_norms_zeros_penalty_and_chosen_weights
     assert rows[-1]["reglab/zeros/weight"] > 0  # a run that makes exact zeros, and the writer saw them
     # the summary: the diagnosis table and its counts per class
     summary = {}
-    for r in run_records(run_file(tmp_path)):
+    for r in run_records(path):
         if r.WhichOneof("record_type") == "summary":
             summary.update({i.key or "/".join(i.nested_key): json.loads(i.value_json) for i in r.summary.update})
     assert diagnosis.counts == diagnose(wb.recorder.trajectory()).counts
@@ -116,8 +124,7 @@ def test_the_writer_s_own_x_axis_leaves_the_user_s_steps_alone(tmp_path: Path, o
         offline_run.log({"my/loss": float(step)}, step=100 + step)  # the user's own step counter
     assert wb.close() is None
     train(model, opt, X, y, 2)  # after close: nothing more is logged
-    offline_run.finish()
-    rows = history_rows(run_file(tmp_path))
+    rows = history_rows(finished_run_file(offline_run, tmp_path))
     assert [r["reglab/step"] for r in rows if "reglab/step" in r] == [0, 2, 3]
     assert [r["my/loss"] for r in rows if "my/loss" in r] == [0.0, 1.0, 2.0]
     assert not [k for r in rows for k in r if k.startswith(("reglab/penalty", "reglab/weights/"))]

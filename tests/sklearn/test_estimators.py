@@ -106,7 +106,9 @@ _PER_CHECK = {
         MLPClassifier: {"max_iter": 300},
     } for kind in ("dense", "sparse")  # the linear estimators take sparse X: the same check on CSR
 } | {check: {MLPClassifier: {"max_iter": 300}}  # noise labels too, as above
-     for check in ("check_sample_weights_list", "check_sample_weights_pandas_series")}
+     for check in ("check_sample_weights_list", "check_sample_weights_pandas_series",
+                   "check_sample_weights_not_an_array", "check_estimator_sparse_tag",
+                   "check_estimator_sparse_array", "check_estimator_sparse_matrix")}
 
 
 def _exact_route(estimator: object) -> bool:

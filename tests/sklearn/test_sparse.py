@@ -2,8 +2,8 @@
 
 A sparse fit equals the dense fit of the same data (at the optimum, to the bound of tests/_bounds.py,
 for the exact solvers; to rounding for the engine's fixed steps) and reaches scikit-learn's optimum on
-the same sparse X; predictions on sparse X equal those on the dense one. The MLP estimators refuse a
-sparse X with scikit-learn's TypeError.
+the same sparse X; predictions on sparse X equal those on the dense one. The MLP estimators take
+sparse X too (as scikit-learn's MLPs do), never densified, and equal the dense fit of the same data.
 """
 
 from __future__ import annotations
@@ -119,11 +119,39 @@ def test_classifier_on_sparse_x_reaches_logistic_regressions_optimum_on_the_same
     assert_same_optimum(risk, _solution(ours), risk, (ref.coef_[0], ref.intercept_), tol=1e-10, f_test=True)
 
 
+MLP_ROUTES = [{"optimizer": "adam", "penalty": "l2", "alpha": 1e-3},
+              {"penalty": "l1", "alpha": 1e-3, "update": "proximal", "batch_size": 32}]
+
+
 @pytest.mark.parametrize("Est", [MLPRegressor, MLPClassifier])
-def test_mlp_estimators_refuse_a_sparse_x_in_scikit_learns_words(Est) -> None:
+@pytest.mark.parametrize("route", MLP_ROUTES, ids=["adam-l2", "sgd-l1-proximal"])
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def test_mlp_estimators_on_sparse_x_equal_the_dense_fit(Est, route, fmt) -> None:  # noqa: ANN001
+    X, y = _data("regression" if Est is MLPRegressor else "multiclass")
+    X = X.asformat(fmt)
+    kw = {"hidden_layer_sizes": (8,), "max_iter": 60, "random_state": 0, "standardize_input": False, **route}
+    sparse, dense = Est(**kw).fit(X, y), Est(**kw).fit(X.toarray(), y)
+    for a, b in zip(sparse.coefs_ + sparse.intercepts_, dense.coefs_ + dense.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    out = "predict" if Est is MLPRegressor else "predict_proba"
+    np.testing.assert_allclose(getattr(sparse, out)(X), getattr(dense, out)(X.toarray()), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("Est", [MLPRegressor, MLPClassifier])
+@pytest.mark.parametrize("route", MLP_ROUTES, ids=["adam-l2", "sgd-l1-proximal"])  # sgd: lr="auto" from X̃
+def test_mlp_estimators_standardize_a_sparse_x_as_the_dense_one_without_densifying_it(Est, route) -> None:  # noqa: ANN001
+    # standardize_input on sparse X: X / std stays sparse, the centring is done in fc1's output
     X, y = _data("regression" if Est is MLPRegressor else "binary")
-    with pytest.raises(TypeError, match="Sparse data was passed for X, but dense data is required"):
-        Est(max_iter=5).fit(X, y)
+    X.data += 1.0  # columns with a clear non-zero mean: the centring matters
+    kw = {"hidden_layer_sizes": (8,), "max_iter": 60, "random_state": 0, **route}
+    sparse, dense = Est(**kw).fit(X, y), Est(**kw).fit(X.toarray(), y)
+    for a, b in zip(sparse.coefs_ + sparse.intercepts_, dense.coefs_ + dense.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-11)
+    out = "predict" if Est is MLPRegressor else "predict_proba"
+    np.testing.assert_allclose(getattr(sparse, out)(X), getattr(dense, out)(X.toarray()), rtol=1e-9, atol=1e-11)
+    # without the centring the fit would differ: the network trained on the centred problem
+    uncentred = Est(**{**kw, "standardize_input": False}).fit(X / np.asarray(sparse._input_scaling[1]), y)
+    assert not np.allclose(uncentred.coefs_[1], sparse.coefs_[1], rtol=1e-3)
 
 
 def test_bad_sparse_input_is_refused_in_scikit_learns_words() -> None:

@@ -78,6 +78,13 @@ def _as_writable(X: np.ndarray) -> np.ndarray:
     return X if X.flags.writeable else X.copy()
 
 
+def _torch_X(X: Any) -> torch.Tensor:
+    """X as a torch tensor: a scipy sparse matrix as a CSR tensor (never densified), an array as is."""
+    from reglab.data import csr_from_scipy
+
+    return csr_from_scipy(X) if scipy.sparse.issparse(X) else torch.as_tensor(_as_writable(np.asarray(X)))
+
+
 def _sample_weight(sample_weight: Any, X: np.ndarray) -> np.ndarray | None:
     """Validated weights of shape (n_samples,) (scikit-learn's checks and words), or None."""
     if sample_weight is None:
@@ -173,10 +180,7 @@ class _BaseGD(BaseEstimator):
 
         # X and y are validated and y encoded: the Dataset is built as is, not validated again
         task = TASK_OF_LOSS[loss]
-        from reglab.data import csr_from_scipy
-
-        X_t = csr_from_scipy(X) if scipy.sparse.issparse(X) else torch.as_tensor(_as_writable(X))
-        data = Dataset(X=X_t, y=torch.as_tensor(_as_writable(y)), task=task,
+        data = Dataset(X=_torch_X(X), y=torch.as_tensor(_as_writable(y)), task=task,
                        classes=np.arange(_model_outputs(model)) if task == "multiclass" else None)
         # without tol or record the history only watches for divergence: ten looks are enough (a
         # non-finite run is caught at the next look, and at the end), and each look is a host sync
@@ -548,6 +552,11 @@ class _MLPGD(_BaseGD):
 
     fit_intercept: Final = True
 
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # CSR / CSC X, kept sparse (as scikit-learn's MLPs take it)
+        return tags
+
     def _resolved_optimizer(self, update: str) -> str:
         if self.optimizer != "auto":
             return self.optimizer
@@ -568,7 +577,14 @@ class _MLPGD(_BaseGD):
         if not isinstance(self.standardize_input, (bool, np.bool_)):
             raise TypeError(f"standardize_input must be a bool; got {self.standardize_input!r}.")
         x_shift, x_scale = _input_scaling(X, sample_weight, bool(self.standardize_input))
-        X = (X - x_shift) / x_scale
+        centring = None
+        if scipy.sparse.issparse(X):
+            # X / std stays sparse; the centring is done in the first layer's output, where it is
+            # exact: fc1((X − m)/s) = fc1(X/s) − W·(m/s), so the network trains as on dense X
+            X = (X @ scipy.sparse.diags(1.0 / x_scale)).tocsr()
+            centring = torch.as_tensor(x_shift / x_scale, dtype=torch.float64) if x_shift.any() else None
+        else:
+            X = (X - x_shift) / x_scale
         hidden = self.hidden_layer_sizes
         hidden = (hidden,) if isinstance(hidden, numbers.Integral) else tuple(hidden)
         for h in hidden:
@@ -578,7 +594,7 @@ class _MLPGD(_BaseGD):
         update = self._resolved_update()
         optimizer = self._resolved_optimizer(update)
         _check_rule_with_engine(self.penalty, rho, update, optimizer)
-        lr = self.lr if self.lr != "auto" else _mlp_auto_lr(X, sample_weight, optimizer)
+        lr = self.lr if self.lr != "auto" else _mlp_auto_lr(X, sample_weight, optimizer, centring)
         reuse = (self.warm_start and hasattr(self, "model_")
                  and self.model_.fc1.in_features == p and self._n_outputs == n_outputs)
         if reuse:
@@ -591,10 +607,14 @@ class _MLPGD(_BaseGD):
         weights = [f"fc{i}.weight" for i in range(2, model.n_layers + 1)]
         masks = _factor_masks(factor, "fc1.weight", (model.fc1.out_features, p), weights)
         terms = _terms(self.penalty, alpha, rho, update, masks)
+        hook = None if centring is None else model.fc1.register_forward_hook(
+            lambda layer, inputs, out: out - layer.weight @ centring)
         try:
             self._fit_engine(model, X, y, loss, terms, optimizer, lr, max_iter, tol, sample_weight)
             self._warn_if_worse_than_null(model, X, y, loss, sample_weight)
         finally:  # the model keeps predicting in X's and y's units, even after a DivergenceError
+            if hook is not None:
+                hook.remove()
             _fold_input_scaling(model, x_shift, x_scale)
             _fold_target_scaling(model, target_shift, target_scale)
             self._input_scaling = (x_shift, x_scale)
@@ -614,7 +634,7 @@ class _MLPGD(_BaseGD):
         (compared on training mean squared error). A network that ends below it has not learnt.
         """
         with torch.no_grad():
-            out = model(torch.as_tensor(_as_writable(X))).numpy()
+            out = model(_torch_X(X)).numpy()
         w = np.ones(len(y)) if sample_weight is None else sample_weight
         if loss == "squared":
             mse = float(np.average((y - out[:, 0]) ** 2, weights=w))
@@ -641,9 +661,9 @@ class _MLPGD(_BaseGD):
 
     def _forward(self, X: Any) -> np.ndarray:
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], accept_sparse=SPARSE_FORMATS, reset=False)
         with torch.no_grad():
-            return self.model_(torch.as_tensor(_as_writable(np.asarray(X, dtype=np.float64)))).numpy()
+            return self.model_(_torch_X(_float64(X))).numpy()
 
 
 def _input_scaling(X: np.ndarray, sample_weight: np.ndarray | None, standardize: bool
@@ -651,12 +671,19 @@ def _input_scaling(X: np.ndarray, sample_weight: np.ndarray | None, standardize:
     """(mean, std) of X's columns, weighted by ``sample_weight`` (zeros and ones without ``standardize``).
 
     A constant column (std 0) keeps the scale 1, as :class:`sklearn.preprocessing.StandardScaler` does.
+    A sparse X's mean and std are computed without densifying it.
     """
     p = X.shape[1]
     if not standardize:
         return np.zeros(p), np.ones(p)
-    mean = np.average(X, axis=0, weights=sample_weight)
-    std = np.sqrt(np.average((X - mean) ** 2, axis=0, weights=sample_weight))
+    if scipy.sparse.issparse(X):
+        from sklearn.utils.sparsefuncs import mean_variance_axis
+
+        mean, var = mean_variance_axis(X.tocsr(), axis=0, weights=sample_weight)
+        std = np.sqrt(var)
+    else:
+        mean = np.average(X, axis=0, weights=sample_weight)
+        std = np.sqrt(np.average((X - mean) ** 2, axis=0, weights=sample_weight))
     return mean, np.where((std > 0) & np.isfinite(std), std, 1.0)
 
 
@@ -674,20 +701,42 @@ def _fold_input_scaling(model: torch.nn.Module, shift: np.ndarray, scale: np.nda
             first.bias.sub_(first.weight @ m)
 
 
-def _mlp_auto_lr(X: np.ndarray, sample_weight: np.ndarray | None, optimizer: str) -> float:
+def _mlp_auto_lr(X: Any, sample_weight: np.ndarray | None, optimizer: str,
+                 centring: torch.Tensor | None = None) -> float:
     """lr="auto" for an MLP: 0.01 for Adam; 0.1 / max(1, λ_max(X̃ᵀX̃/n)) for the other optimizers.
 
     A plain step's stable size falls as the inputs' scale grows (for a linear model it is 1/L,
     L ∝ λ_max(X̃ᵀX̃/n), X̃ = [X, 1]); 0.1 is the step for inputs of unit scale, and X of
     larger scale (say features around 100, λ_max ~ 10⁴) gets a step shrunk in proportion rather
     than weights that blow up in the first steps. Adam's steps are of size ~lr whatever the scale.
+    ``centring`` c: X is sparse and the network sees X − c (see ``_fit_mlp``); λ_max is then that of
+    the centred design, as on the dense route.
     """
     if optimizer == "adam":
         return 0.01
+    if centring is not None:
+        return 0.1 / max(1.0, _centred_top_eigenvalue(X, centring.numpy(), sample_weight))
     from reglab.solvers import top_eigenvalue
 
     w = None if sample_weight is None else torch.as_tensor(sample_weight)
-    return 0.1 / max(1.0, top_eigenvalue(torch.as_tensor(_as_writable(X)), True, sample_weight=w))
+    return 0.1 / max(1.0, top_eigenvalue(_torch_X(X), True, sample_weight=w))
+
+
+def _centred_top_eigenvalue(X: Any, c: np.ndarray, sample_weight: np.ndarray | None) -> float:
+    """λ_max([X − c, 1]ᵀ W [X − c, 1] / Σw) for a sparse X whose weighted column means are c, without
+    densifying X: the centred columns are orthogonal to the ones column, so it is
+    max(λ_max(XᵀWX/Σw − ccᵀ), 1) (eigvalsh of the p × p matrix for p < 512, else Lanczos)."""
+    import scipy.sparse.linalg
+
+    n, p = X.shape
+    w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    total = float(w.sum())
+    if p < 512:
+        cov = np.asarray((X.T @ X.multiply(w[:, None]).tocsr()).todense()) / total - np.outer(c, c)
+        return max(float(np.linalg.eigvalsh(cov)[-1]), 1.0)
+    op = scipy.sparse.linalg.LinearOperator(
+        (p, p), matvec=lambda v: X.T @ (w * (X @ v)) / total - c * (c @ v), dtype=np.float64)
+    return max(float(scipy.sparse.linalg.eigsh(op, k=1, which="LA", return_eigenvectors=False)[0]), 1.0)
 
 
 def _fold_target_scaling(model: torch.nn.Module, shift: float, scale: float, inverse: bool = False) -> None:
@@ -736,7 +785,10 @@ class MLPRegressor(RegressorMixin, _MLPGD):
         cumulative rules) on features of scale ~1000 gets lr ~ 0.1/λ_max ~ 1e-7 and barely moves
         (``MLPClassifier(penalty="l1")`` on raw breast_cancer ended below the majority class).
         The penalty then applies to the weights of the standardized problem; ``trajectory_`` is
-        of that training. False trains on X as given.
+        of that training. False trains on X as given. A scipy.sparse X (CSR or CSC) is never
+        densified: the network trains on CSR products with X / std, and the centring is applied
+        exactly in the first layer's output (fc1((X − m)/s) = fc1(X/s) − W·(m/s)), so the fit is
+        the dense fit of the same data.
     standardize_target : bool
         Train the network on (y − mean) / std (weighted by ``sample_weight``) and fold the scale
         back into the last layer, as ``TransformedTargetRegressor(regressor, StandardScaler())``
@@ -795,8 +847,8 @@ class MLPRegressor(RegressorMixin, _MLPGD):
 
         ``sample_weight`` as :meth:`GDRegressor.fit`.
         """
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], y_numeric=True)
-        X = np.asarray(X, dtype=np.float64)
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], accept_sparse=SPARSE_FORMATS, y_numeric=True)
+        X = _float64(X)
         y = np.asarray(y, dtype=np.float64)
         sw = _sample_weight(sample_weight, X)
         if not isinstance(self.standardize_target, (bool, np.bool_)):
@@ -832,8 +884,8 @@ class MLPClassifier(_ClassifierOutputs, ClassifierMixin, _MLPGD):
 
         ``sample_weight`` as :meth:`GDClassifier.fit`.
         """
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
-        X = np.asarray(X, dtype=np.float64)
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], accept_sparse=SPARSE_FORMATS)
+        X = _float64(X)
         sw = _sample_weight(sample_weight, X)
         y_enc, loss, k = _encode_classes(self, y, sw)
         self._fit_mlp(X, y_enc, loss, k, sw)
