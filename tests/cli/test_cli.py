@@ -106,6 +106,10 @@ BAD_INVOCATIONS = {
     "gd_with_batch_size": (["fit", DEMO, "--batch-size", "8"], r"Error: optimizer 'gd' is full-batch"),
     "proximal_with_adam": (["fit", DEMO, "--optimizer", "adam", "--penalty", "l1:0.1:proximal"],
                            r"Error: .*update='proximal' needs a plain gradient step"),
+    "claims_unknown_device": (["claims", "--only", "dead-units", "--device", "gpu0"],
+                              r"Error: --device: Unknown device 'gpu0'"),
+    "claims_meta_device": (["claims", "--only", "dead-units", "--device", "meta"],
+                           r"Error: --device: device='meta' holds no data"),
 }
 
 

@@ -33,7 +33,7 @@ def test_index_html_has_a_section_with_rule_figures_and_command_per_claim(quick_
 def test_results_json_and_claims_md_carry_every_verdict(quick_report: dict[str, Any]):
     results = json.loads((quick_report["out"] / "results.json").read_text(encoding="utf-8"))
     md = (quick_report["out"] / "claims.md").read_text(encoding="utf-8")
-    assert results["config"] == {"quick": True, "seed": 0}
+    assert results["config"] == {"quick": True, "seed": 0, "device": "cpu"}
     for c in results["claims"]:
         assert f"| [{c['id']}](#{c['id']}) | {c['verdict']} |" in md
         assert c["measurements"] and c["rule"]

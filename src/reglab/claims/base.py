@@ -58,11 +58,40 @@ class RunConfig:
         Seeds every random draw (data, initialization, minibatches).
     figures : bool
         Render figures (False skips the rendering: for checks that need only the numbers).
+    device : str
+        Where the claims that train networks (those whose module sets ``USES_DEVICE = True``) train:
+        ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ... The other claims are small linear problems and run on the
+        CPU whatever it says. The verdict rules are the same on every device.
+
+    Examples
+    --------
+    >>> RunConfig(quick=True, seed=3).flags()
+    '--seed 3 --quick'
+    >>> RunConfig(device="cpu").torch_device()
+    device(type='cpu')
     """
 
     quick: bool = False
     seed: int = 0
     figures: bool = True
+    device: str = "cpu"
+
+    def flags(self) -> str:
+        """The ``reglab claims`` options that reproduce this configuration."""
+        return (f"--seed {self.seed}" + (" --quick" if self.quick else "")
+                + (f" --device {self.device}" if self.device != "cpu" else ""))
+
+    def torch_device(self) -> torch.device:
+        """:attr:`device` checked (a device torch knows and this machine has).
+
+        Raises
+        ------
+        ValueError
+            For an unknown device or one this machine lacks (``"cuda"`` without a GPU), saying which to use.
+        """
+        from reglab.training.resolve import check_device
+
+        return check_device(self.device)
 
 
 # whether figure_from_matplotlib renders, set by reglab.claims.run_claim from RunConfig.figures
@@ -172,7 +201,7 @@ def verdict_of(checks: Sequence[tuple[str, bool]], *, when_all: str, otherwise: 
 
 def command_for(claim_id: str, config: RunConfig) -> str:
     """The exact command reproducing one claim under ``config``."""
-    return f"reglab claims --only {claim_id} --seed {config.seed}" + (" --quick" if config.quick else "")
+    return f"reglab claims --only {claim_id} {config.flags()}"
 
 
 # -- figures ---------------------------------------------------------------------------------------

@@ -45,6 +45,7 @@ from reglab.models import mlp
 from reglab.penalties import L2
 
 ID = "dead-units"
+USES_DEVICE = True  # trains a network: on RunConfig.device (reglab claims --device)
 TITLE = "Dead ReLU units in a real network: stuck without a penalty, decayed by 1 − 2ηλ with L2"
 STATEMENT = ("In a ReLU network, a hidden unit that never activates on the training set gets zero gradient on "
              "its incoming weights: gradient descent without a penalty leaves them at their initial values for "
@@ -87,13 +88,14 @@ def run(config: RunConfig) -> ClaimResult:
     t0 = time.perf_counter()
     steps = 60 if config.quick else 300
     hidden, lr, lam = 32, 0.1, 0.05
+    device = config.torch_device()
     ds = load_dataset("digits", seed=config.seed)
-    X, y = ds.X, ds.y
+    X, y = ds.X.to(device), ds.y.to(device)
     n_classes = int(y.max()) + 1
 
-    def fresh() -> torch.nn.Module:
+    def fresh() -> torch.nn.Module:  # initialised on the CPU, so every device starts from the same weights
         return mlp(ds.n_features, [hidden], n_classes, generator=torch.Generator().manual_seed(config.seed),
-                   dtype=torch.float64)
+                   dtype=torch.float64).to(device)
 
     def loss_of(m: torch.nn.Module) -> torch.Tensor:
         return torch.nn.functional.cross_entropy(m(X), y)
@@ -108,7 +110,7 @@ def run(config: RunConfig) -> ClaimResult:
     for strength in (0.0, lam):
         net = fresh()
         dead_idx = _kill_units(net, X, N_DEAD)
-        live = torch.ones(hidden, dtype=torch.bool)
+        live = torch.ones(hidden, dtype=torch.bool, device=device)
         live[dead_idx] = False
         w0_live = net.fc1.weight[live].detach().clone()
         terms = [L2(strength, on="fc1.*")] if strength > 0 else []
@@ -184,7 +186,7 @@ def run(config: RunConfig) -> ClaimResult:
                                     "Left: |w_t/w_0| of the first 8 traced dead-unit weights (overlapping lines), "
                                     "without a penalty (flat at 1) and with L2, against (1 − 2ηλ)^t. Right: how far "
                                     "dead and live incoming weights moved (1e-18 added so that zero shows).")
-    setup = {"data": {"dataset": "digits", "split": "load_dataset(test_size=0.25, standardize=True)", "seed": config.seed},
+    setup = {"device": str(device), "data": {"dataset": "digits", "split": "load_dataset(test_size=0.25, standardize=True)", "seed": config.seed},
              "model": f"mlp 64 → [{hidden}] ReLU → {n_classes} (float64), cross-entropy",
              "dead_units": f"the {N_DEAD} units with the lowest max pre-activation over the training set get "
                            f"b_j ← b_j − max_i z_ij − {MARGIN} (plus any found dead)",

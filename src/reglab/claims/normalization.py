@@ -53,6 +53,7 @@ from reglab.data import linear_regression, pure_noise
 from reglab.penalties import L2
 
 ID = "normalization"
+USES_DEVICE = True  # trains a network: on RunConfig.device (reglab claims --device)
 TITLE = "Weights feeding a normalization layer: L2 shrinks them but cannot reach the null model"
 STATEMENT = ("For any model f(x; w), L2 on the weights with a large enough strength drives the fit on data without "
              "signal to the null model. With a normalization layer the output does not depend on the scale of the "
@@ -109,13 +110,14 @@ def run(config: RunConfig) -> ClaimResult:
     t0 = time.perf_counter()
     steps = 200 if config.quick else 800
     n, p, hidden, lr, lam = 200, 20, 16, 0.1, 1.0
-    datasets = {"pure noise": pure_noise(n=n, p=p, n_test=0, seed=config.seed),
-                "signal": linear_regression(n=n, p=p, noise=0.5, seed=config.seed)}
+    device = config.torch_device()
+    datasets = {"pure noise": pure_noise(n=n, p=p, n_test=0, seed=config.seed).to_device(device),
+                "signal": linear_regression(n=n, p=p, noise=0.5, seed=config.seed).to_device(device)}
     cases = {"none": None, "L2 on W1": ["fc1.weight"], ALL: ["fc1.weight", "norm.weight", "norm.bias", "fc2.weight"]}
     # every (dataset, penalty) pair is one member of a Heads module, trained side by side in one loop: the loss
     # is the sum of the members' own losses, so each member takes exactly its own GD step
     pairs = [(d, c) for d in datasets for c in cases]
-    heads = Heads([NormNet(p, hidden, config.seed) for _ in pairs])
+    heads = Heads([NormNet(p, hidden, config.seed) for _ in pairs]).to(device)  # initialised on the CPU
     members = list(heads.members.values())
     inv = [_invariance(net, datasets[d].X) for net, (d, _) in zip(members, pairs)]
     terms = [L2(lam, on=[f"members.h{k}.{name}" for name in cases[c]])
@@ -191,7 +193,7 @@ def run(config: RunConfig) -> ClaimResult:
     figure = figure_from_matplotlib(fig, "A LayerNorm network under L2",
                                     "Left: norm of the weights feeding the LayerNorm (log scale). Right: spread of the "
                                     "predictions; dotted: the null-model threshold. Solid: pure noise; dashed: signal.")
-    setup = {"data": {"pure noise": {"n": n, "p": p, "seed": config.seed},
+    setup = {"device": str(device), "data": {"pure noise": {"n": n, "p": p, "seed": config.seed},
                       "signal": {"scenario": "linear_regression", "n": n, "p": p, "noise": 0.5, "seed": config.seed}},
              "model": f"fc1 ({p}→{hidden}, no bias) → LayerNorm(eps={EPS:g}) → ReLU → fc2 ({hidden}→1), float64",
              "optimizer": "gd (hand loop around Regularized(SGD))", "lr": lr, "steps": steps,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -15,6 +15,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from reglab.cli._common import flag
+
+if TYPE_CHECKING:
+    from reglab.claims import RunConfig
 
 __all__ = ["claims"]
 
@@ -29,6 +32,9 @@ def claims(
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of every random draw.")] = 0,
     quick: Annotated[bool, flag("--quick", help="Smaller runs (for tests); same verdict rules.")] = False,
     list_: Annotated[bool, flag("--list", help="List the claim ids and exit.")] = False,
+    device: Annotated[str, typer.Option(
+        "--device", help="Where the claims that train networks train (cpu, cuda, cuda:1, ...); the linear ones run "
+                         "on the CPU. Same verdict rules.")] = "cpu",
 ) -> None:
     """Run the claims about L2 and L1 regularization; print verdicts and write an HTML report."""
     import torch
@@ -50,8 +56,13 @@ def claims(
             f"Error: unknown claim id(s) {', '.join(unknown)}; known: {', '.join(CLAIM_IDS)}.", markup=False)
         raise typer.Exit(2)
     ids = list(dict.fromkeys(ids))
+    config = RunConfig(quick=quick, seed=seed, device=device)
+    try:
+        config.torch_device()
+    except (TypeError, ValueError) as err:
+        Console(stderr=True, highlight=False, soft_wrap=True).print(f"Error: --device: {err}", markup=False)
+        raise typer.Exit(2) from None
     torch.set_num_threads(1)  # tiny problems: threads cost more than they give, and the machine is shared
-    config = RunConfig(quick=quick, seed=seed)
     results = []
     t0 = time.perf_counter()
     interrupted = False
@@ -75,10 +86,11 @@ def claims(
     remaining = ids[len(results):]
     if interrupted and not results:
         Console(stderr=True, highlight=False, soft_wrap=True).print(
-            f"Interrupted before any claim finished; nothing written. Run again: {_command(ids, out, seed, quick)}",
+            f"Interrupted before any claim finished; nothing written. Run again: {_command(ids, out, config)}",
             markup=False)
         raise typer.Exit(130)
-    table = Table(title=f"reglab claims (seed {seed}{', quick' if quick else ''}, {elapsed:.1f} s)")
+    table = Table(title=f"reglab claims (seed {seed}{', quick' if quick else ''}"
+                        f"{f', networks on {device}' if device != 'cpu' else ''}, {elapsed:.1f} s)")
     for col in ("claim", "verdict", "key number", "value", "s"):
         table.add_column(col, justify="right" if col in ("value", "s") else "left")
     from reglab.claims.base import fmt
@@ -92,10 +104,10 @@ def claims(
         rest = out.with_name(out.name + "-rest")
         Console(stderr=True, highlight=False, soft_wrap=True).print(
             f"Interrupted: {len(results)} of {len(ids)} claim(s) finished; the report in {out} is marked partial. "
-            f"Run the remaining ones with: {_command(remaining, rest, seed, quick)}", markup=False)
+            f"Run the remaining ones with: {_command(remaining, rest, config)}", markup=False)
         raise typer.Exit(130)
 
 
-def _command(ids: list[str], out: Path, seed: int, quick: bool) -> str:
+def _command(ids: list[str], out: Path, config: RunConfig) -> str:
     """The ``reglab claims`` command line that runs ``ids`` into ``out``."""
-    return f"reglab claims --only {' '.join(ids)} --out {out} --seed {seed}" + (" --quick" if quick else "")
+    return f"reglab claims --only {' '.join(ids)} --out {out} {config.flags()}"

@@ -46,7 +46,7 @@ def _context(results: Sequence[ClaimResult], config: RunConfig, elapsed: float |
         "elapsed": elapsed,
         "version": reglab.__version__,
         "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "command_all": f"reglab claims --only {ids} --seed {config.seed}" + (" --quick" if config.quick else ""),
+        "command_all": f"reglab claims --only {ids} {config.flags()}",
         "counts": {v: sum(r.verdict == v for r in results) for v in dict.fromkeys(r.verdict for r in results)},
         "setup_json": {r.id: r.to_dict()["setup"] for r in results},
     }
@@ -71,7 +71,7 @@ def write_results(results: Sequence[ClaimResult], out: str | Path, config: RunCo
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     payload = {"reglab_version": _context(results, config, elapsed)["version"],
-               "config": {"quick": config.quick, "seed": config.seed}, "elapsed": elapsed,
+               "config": {"quick": config.quick, "seed": config.seed, "device": config.device}, "elapsed": elapsed,
                "claims": [r.to_dict() for r in results],
                "partial": bool(remaining), "remaining": list(remaining)}
     path = out / "results.json"
