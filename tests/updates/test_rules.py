@@ -71,7 +71,7 @@ def test_cumulative_state_is_u_and_q_per_selected_parameter() -> None:
     opt = Regularized(torch.optim.SGD(model.parameters(), lr=0.1), model,
                       [L2(0.1), L1(0.1, update="cumulative"), WeightedL1(0.1, [1.0, 0.0, 2.0], update="cumulative")])
     state = opt.state_dict()
-    assert set(state) == {"inner", "cumulative"} and set(state["cumulative"]) == {"1", "2"}
+    assert set(state) == {"inner", "cumulative", "decay_scale", "base_lrs"} and set(state["cumulative"]) == {"1", "2"}
     for entry in (state["cumulative"]["1"], state["cumulative"]["2"]):
         (st,) = entry
         assert st["u"].shape == () and st["u"].dtype == torch.float64 and st["q"].shape == (1, 3)

@@ -524,6 +524,9 @@ class Recorder:
                         rule = RULES["decoupled" if isinstance(self.optimizer, torch.optim.AdamW) else "gradient"]
                         add_l2(rule, slice(a, b), np.ones(b - a, dtype=bool), np.full(b - a, wd / 2.0))
         if isinstance(self.optimizer, Regularized):
+            # the decoupled rule steps by decay_steps(), not by the lr: its L2 part counts as λ·step/lr
+            step_over_lr = [s / float(g["lr"]) for s, g in zip(self.optimizer.decay_steps(), groups)]
+            group_of = {id(p): k for k, g in enumerate(groups) for p in g["params"]}
             for term, sel, ops in zip(self.optimizer.terms, self.optimizer.selections, self.optimizer.ops):
                 rule = RULES[term.update]
                 for s, op in zip(sel, ops):
@@ -543,7 +546,8 @@ class Recorder:
                         if is_l1:
                             l1[a:b][hit] += values
                         else:
-                            add_l2(rule, slice(a, b), hit, values)
+                            scale = step_over_lr[group_of[id(s.param)]] if rule.name == "decoupled" else 1.0
+                            add_l2(rule, slice(a, b), hit, values * scale)
         # the factor the penalty alone applies per step where it is a plain geometric shrink
         theory = np.full(W, math.nan)
         ok = (l1 == 0) & (l2 > 0) & ~no_theory

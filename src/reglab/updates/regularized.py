@@ -15,8 +15,11 @@ cumulative after a plain (stochastic) gradient step     Tsuruoka et al.'s clippe
 ========== ============================================ ================================================
 
 The learning rate is read from the inner optimizer's ``param_groups`` at every step (once per
-group), so LR schedulers (attached to the wrapper or to the inner optimizer) work. Unmasked terms of
-the elastic-net family are applied with ``torch._foreach_*`` ops over the tensors of each (term,
+group), so LR schedulers (attached to the wrapper or to the inner optimizer) work. The decoupled
+rule's decay follows that lr (``decay_scale="lr"``, as ``torch.optim.AdamW``) or only the schedule's
+multiplier ``lr_t / lr_0`` (``decay_scale="schedule"``, Loshchilov & Hutter's fully decoupled form).
+
+Unmasked terms of the elastic-net family are applied with ``torch._foreach_*`` ops over the tensors of each (term,
 learning-rate group), as torch's own foreach optimizers do, with the same numbers as the per-tensor
 path; masked, weighted and other penalties are applied tensor by tensor.
 
@@ -29,7 +32,7 @@ References:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Final
 
 import torch
 from torch import Tensor, nn
@@ -46,7 +49,10 @@ from reglab.updates.rules import (
     optimizer_family,
 )
 
-__all__ = ["Regularized"]
+__all__ = ["DECAY_SCALES", "Regularized"]
+
+DECAY_SCALES: Final = ("lr", "schedule")
+"""What the decoupled rule's step size is: the group's lr (torch's AdamW) or lr_t / lr_0 (Loshchilov & Hutter)."""
 
 
 def _foreach_form(rule: AbstractRule, op: AbstractTensorPenalty, mask: Tensor | None) -> ElasticNetParts | None:
@@ -156,6 +162,14 @@ class Regularized(torch.optim.Optimizer):
         ``on=`` and ``update=``.
     allow_weight_decay : bool
         Allow an inner ``weight_decay > 0`` beside the terms (regularizing twice). Default False.
+    decay_scale : {"lr", "schedule"}
+        The step size of the ``decoupled`` rule, ``w ← w − s·∇pen(w)``. ``"lr"`` (default): s is the
+        group's learning rate, as ``torch.optim.AdamW`` decays (an L2(λ) term's factor per step is
+        1 − 2·lr·λ, so the decay is coupled to the learning rate). ``"schedule"``: s = lr_t / lr_0,
+        the schedule's multiplier only, as Loshchilov & Hutter's AdamW (the factor is 1 − 2λ·lr_t/lr_0,
+        1 − 2λ at a constant lr whatever its value), where lr_0 is the group's ``initial_lr`` when an
+        LR scheduler has set it, else the group's lr when the wrapper was built. The other rules take
+        the lr itself either way: their penalty step is part of a (proximal) gradient step of size lr.
 
     Examples
     --------
@@ -165,6 +179,23 @@ class Regularized(torch.optim.Optimizer):
     ...                   [L2(0.01), L1(1e-3, update="proximal")])
     >>> loss = model(torch.randn(8, 3)).square().mean()
     >>> loss.backward(); opt.step(); opt.zero_grad()
+
+    Fully decoupled decay: a weight the loss does not depend on shrinks by 1 − 2λ per step, whatever the lr.
+
+    >>> model = torch.nn.Linear(1, 1, bias=False, dtype=torch.float64)
+    >>> with torch.no_grad():
+    ...     _ = model.weight.fill_(1.0)
+    >>> opt = Regularized(torch.optim.Adam(model.parameters(), lr=0.003), model,
+    ...                   [L2(0.05, update="decoupled")], decay_scale="schedule")
+    >>> model.weight.grad = torch.zeros(1, 1, dtype=torch.float64); opt.step()
+    >>> round(model.weight.item(), 12)  # 1 − 2·0.05
+    0.9
+    >>> opt
+    Regularized(Adam(lr=0.003), [L2(0.05, update='decoupled') on 1 tensor], decay_scale='schedule')
+
+    References:
+        Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019 (Algorithm 2: the
+        decay is multiplied by the schedule multiplier η_t, not by the learning rate α).
     """
 
     def __init__(
@@ -174,7 +205,10 @@ class Regularized(torch.optim.Optimizer):
         terms: Sequence[AbstractPenalty] | AbstractPenalty = (),
         *,
         allow_weight_decay: bool = False,
+        decay_scale: str = "lr",
     ) -> None:
+        if decay_scale not in DECAY_SCALES:
+            raise ValueError(f"decay_scale must be one of {', '.join(map(repr, DECAY_SCALES))}; got {decay_scale!r}.")
         if not isinstance(optimizer, torch.optim.Optimizer):
             raise TypeError(f"optimizer must be a torch.optim.Optimizer; got {type(optimizer).__name__}.")
         if isinstance(optimizer, Regularized):
@@ -202,6 +236,9 @@ class Regularized(torch.optim.Optimizer):
         self.model = model
         self.terms = terms
         self.family = family
+        self.decay_scale = decay_scale
+        # lr_0 of each group where no scheduler sets initial_lr: its lr now
+        self._base_lrs = [float(g["lr"]) for g in optimizer.param_groups]
         owned = {id(p) for g in optimizer.param_groups for p in g["params"]}
         self.selections: list[list[Selection]] = []
         for t in terms:
@@ -296,6 +333,15 @@ class Regularized(torch.optim.Optimizer):
     def _lrs(self) -> list[float]:
         """The learning rate of each parameter group, read once."""
         return [float(g["lr"]) for g in self.optimizer.param_groups]
+
+    def decay_steps(self) -> list[float]:
+        """The decoupled rule's step size in each parameter group now: its lr (``decay_scale="lr"``) or
+        lr_t / lr_0 (``"schedule"``; lr_0 the group's ``initial_lr``, else its lr when the wrapper was built)."""
+        lrs = self._lrs()
+        if self.decay_scale == "lr":
+            return lrs
+        groups = self.optimizer.param_groups
+        return [lr / float(g.get("initial_lr", lr0)) for lr, g, lr0 in zip(lrs, groups, self._base_lrs)]
 
     # -- the step ----------------------------------------------------------------------------------
     @torch.no_grad()
@@ -438,18 +484,19 @@ class Regularized(torch.optim.Optimizer):
         if not plan:
             return
         lrs = self._lrs()
+        decay = lrs if self.decay_scale == "lr" else self.decay_steps()
         for action in plan:
             if action[0] == "many":
                 _, rule, op, group, _, params, kernel = action
                 live = [p for p in params if p.grad is not None]
                 if live and rule.name == "decoupled":
-                    _foreach_decay_(op, live, lrs[group])
+                    _foreach_decay_(op, live, decay[group])
                 elif live:
                     _foreach_prox_(op, live, lrs[group], kernel)
                 continue
             _, rule, op, s, state, group, _ = action
             if s.param.grad is not None:
-                rule.apply_(op, s.param, lrs[group], s.mask, state)
+                rule.apply_(op, s.param, decay[group] if rule.name == "decoupled" else lrs[group], s.mask, state)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         self.optimizer.zero_grad(set_to_none=set_to_none)
@@ -467,14 +514,24 @@ class Regularized(torch.optim.Optimizer):
         """The inner optimizer's state and reglab's own (cumulative-L1 totals), as plain tensors."""
         cumulative = {str(i): [{"u": st["u"].clone(), "q": st["q"].clone()} for st in sts]
                       for i, sts in self._cumulative.items()}
-        return {"inner": self.optimizer.state_dict(), "cumulative": cumulative}
+        return {"inner": self.optimizer.state_dict(), "cumulative": cumulative,
+                "decay_scale": self.decay_scale, "base_lrs": list(self._base_lrs)}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:  # type: ignore[override]
-        if set(state_dict) != {"inner", "cumulative"}:
+        """Load :meth:`state_dict`'s output (one saved before ``decay_scale`` existed has the default's)."""
+        if not {"inner", "cumulative"} <= set(state_dict) <= {"inner", "cumulative", "decay_scale", "base_lrs"}:
             raise ValueError(
                 "Not a Regularized state_dict (expected keys 'inner' and 'cumulative'). "
                 "To load a plain optimizer's state, call .optimizer.load_state_dict()."
             )
+        saved_scale = state_dict.get("decay_scale", "lr")
+        if saved_scale != self.decay_scale:
+            raise ValueError(f"The state was saved with decay_scale={saved_scale!r}; this wrapper has "
+                             f"decay_scale={self.decay_scale!r}. Build it with decay_scale={saved_scale!r} to resume.")
+        base_lrs = [float(v) for v in state_dict.get("base_lrs", self._base_lrs)]
+        if len(base_lrs) != len(self._base_lrs):
+            raise ValueError(f"The state has {len(base_lrs)} parameter groups' lr_0; this wrapper has "
+                             f"{len(self._base_lrs)} groups.")
         self.optimizer.load_state_dict(state_dict["inner"])
         # torch's load_state_dict replaces the inner optimizer's param_groups and state objects:
         # share the new ones again, or an LR scheduler attached to this wrapper drives stale groups
@@ -487,14 +544,17 @@ class Regularized(torch.optim.Optimizer):
             for st, src in zip(sts, saved[str(i)]):
                 st["u"].copy_(src["u"])
                 st["q"].copy_(src["q"])
+        self._base_lrs = base_lrs
 
     def __repr__(self) -> str:
         """``Regularized(SGD(lr=0.1), [L2(0.01) gradient on 2 tensors, ...])``: the inner optimizer, its
-        learning rate(s), and each term with its rule and the number of tensors it applies to."""
+        learning rate(s), each term with its rule and the number of tensors it applies to, and
+        ``decay_scale`` when it is not the default."""
         lrs = sorted({float(g["lr"]) for g in self.optimizer.param_groups if "lr" in g})
         lr = "" if not lrs else f"lr={lrs[0]:g}" if len(lrs) == 1 else f"lr={lrs[0]:g}..{lrs[-1]:g}"
         terms = ", ".join(
             # a term's repr names its rule unless it is the default, gradient
             f"{t!r}{' gradient' if t.update == 'gradient' else ''} on {len(sel)} tensor{'s' if len(sel) != 1 else ''}"
             for t, sel in zip(self.terms, self.selections))
-        return f"Regularized({type(self.optimizer).__name__}({lr}), [{terms}])"
+        scale = "" if self.decay_scale == "lr" else f", decay_scale={self.decay_scale!r}"
+        return f"Regularized({type(self.optimizer).__name__}({lr}), [{terms}]{scale})"
