@@ -417,6 +417,14 @@ def explain(summary: Sequence[Mapping[str, Any]], verdict: str, verdict_cases: M
     return " ".join(parts) + tail
 
 
+def label_sizes(ax: Any, sizes: Sequence[int]) -> None:
+    """Tick a log-scaled x axis at the training sizes only, labelled as plain numbers."""
+    from matplotlib.ticker import NullLocator
+
+    ax.set_xticks(list(sizes), [str(n) for n in sizes], fontsize=7)
+    ax.xaxis.set_minor_locator(NullLocator())
+
+
 def learning_curve_figures(summary: Sequence[Mapping[str, Any]], runs: Sequence[Mapping[str, Any]]) -> list[Any]:
     """Test loss against n (baseline and tuned) and the chosen λ against n, one panel per case."""
     names = list(dict.fromkeys(case_name(r) for r in summary))
@@ -426,6 +434,7 @@ def learning_curve_figures(summary: Sequence[Mapping[str, Any]], runs: Sequence[
         ns = [r["n"] for r in rows]
         ax.loglog(ns, [r["test_loss_baseline"] for r in rows], "o--", ms=3, color="k", label="baseline (λ≈0)")
         ax.loglog(ns, [r["test_loss_chosen"] for r in rows], "o-", ms=3, color="C0", label="λ by 5-fold CV")
+        label_sizes(ax, ns)
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("training size n")
         ax.set_ylabel("test loss")
@@ -441,6 +450,7 @@ def learning_curve_figures(summary: Sequence[Mapping[str, Any]], runs: Sequence[
         ax.loglog([r["n"] for r in rs], [max(r["strength"], floor) for r in rs], "o", ms=3, alpha=0.5, color="C1")
         rows = sorted((r for r in summary if case_name(r) == name), key=lambda r: r["n"])
         ax.loglog([r["n"] for r in rows], [max(r["median_strength"], floor) for r in rows], "-", color="C1")
+        label_sizes(ax, [r["n"] for r in rows])
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("training size n")
         ax.set_ylabel("chosen λ")
