@@ -429,6 +429,7 @@ def learning_curve_figures(summary: Sequence[Mapping[str, Any]], runs: Sequence[
     """Test loss against n (baseline and tuned) and the chosen λ against n, one panel per case."""
     names = list(dict.fromkeys(case_name(r) for r in summary))
     fig, axes = new_figure(len(names), width=3.2)
+    fig.subplots_adjust(left=0.8 / fig.get_figwidth(), wspace=0.5)  # room for log-scale tick labels and y labels
     for ax, name in zip(axes[0], names):
         rows = sorted((r for r in summary if case_name(r) == name), key=lambda r: r["n"])
         ns = [r["n"] for r in rows]
@@ -444,6 +445,7 @@ def learning_curve_figures(summary: Sequence[Mapping[str, Any]], runs: Sequence[
                                     "(λ = 0; λ = 1e-5 for logistic and softmax) and for λ chosen by cross-validation "
                                     "inside each subsample.")
     fig, axes = new_figure(len(names), width=3.2)
+    fig.subplots_adjust(left=0.8 / fig.get_figwidth(), wspace=0.5)  # room for log-scale tick labels and y labels
     for ax, name in zip(axes[0], names):
         rs = [r for r in runs if case_name(r) == name]
         floor = min((r["strength"] for r in rs if r["strength"] > 0), default=1e-5) / 10
