@@ -525,7 +525,9 @@ class Recorder:
                         add_l2(rule, slice(a, b), np.ones(b - a, dtype=bool), np.full(b - a, wd / 2.0))
         if isinstance(self.optimizer, Regularized):
             # the decoupled rule steps by decay_steps(), not by the lr: its L2 part counts as λ·step/lr
-            step_over_lr = [s / float(g["lr"]) for s, g in zip(self.optimizer.decay_steps(), groups)]
+            # (1 where the step is the lr, a zero lr included)
+            step_over_lr = [1.0 if s == float(g["lr"]) else s / float(g["lr"])
+                            for s, g in zip(self.optimizer.decay_steps(), groups)]
             group_of = {id(p): k for k, g in enumerate(groups) for p in g["params"]}
             for term, sel, ops in zip(self.optimizer.terms, self.optimizer.selections, self.optimizer.ops):
                 rule = RULES[term.update]

@@ -334,10 +334,11 @@ class Regularized(torch.optim.Optimizer):
         """The learning rate of each parameter group, read once."""
         return [float(g["lr"]) for g in self.optimizer.param_groups]
 
-    def decay_steps(self) -> list[float]:
+    def decay_steps(self, lrs: list[float] | None = None) -> list[float]:
         """The decoupled rule's step size in each parameter group now: its lr (``decay_scale="lr"``) or
-        lr_t / lr_0 (``"schedule"``; lr_0 the group's ``initial_lr``, else its lr when the wrapper was built)."""
-        lrs = self._lrs()
+        lr_t / lr_0 (``"schedule"``; lr_0 the group's ``initial_lr``, else its lr when the wrapper was built).
+        ``lrs``: the groups' learning rates when the caller has read them already."""
+        lrs = self._lrs() if lrs is None else lrs
         if self.decay_scale == "lr":
             return lrs
         groups = self.optimizer.param_groups
@@ -484,7 +485,7 @@ class Regularized(torch.optim.Optimizer):
         if not plan:
             return
         lrs = self._lrs()
-        decay = lrs if self.decay_scale == "lr" else self.decay_steps()
+        decay = self.decay_steps(lrs)
         for action in plan:
             if action[0] == "many":
                 _, rule, op, group, _, params, kernel = action
