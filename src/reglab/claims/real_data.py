@@ -54,6 +54,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 
 from reglab.claims.base import (
     DOES_NOT_HOLD,
@@ -68,6 +69,7 @@ from reglab.claims.base import (
     new_figure,
 )
 from reglab.data import BUNDLED, load_dataset
+from reglab.losses import get_loss
 from reglab.solvers import alpha_grid, regularization_path
 
 ID = "real-data"
@@ -219,15 +221,11 @@ def candidate_outputs(X_fit: np.ndarray, y_fit: np.ndarray, X_eval: np.ndarray, 
 
 
 def per_sample_loss(loss: str, Z: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Per-sample data loss of outputs Z of shape (a, n, k) against y (n,): shape (a, n)."""
-    if loss == "squared":
-        return (y - Z[..., 0]) ** 2
-    if loss == "logistic":
-        z = Z[..., 0]
-        return np.logaddexp(0.0, z) - y * z
-    top = Z.max(-1, keepdims=True)
-    log_norm = np.log(np.exp(Z - top).sum(-1)) + top[..., 0]
-    return log_norm - np.take_along_axis(Z, y.astype(np.int64)[None, :, None], -1)[..., 0]
+    """Per-sample data loss (reglab's own, :mod:`reglab.losses`) of outputs Z of shape (a, n, k) against y (n,):
+    shape (a, n)."""
+    a, n, k = Z.shape
+    per_sample = get_loss(loss).per_sample(torch.from_numpy(Z.reshape(a * n, k)), torch.from_numpy(np.tile(y, a)))
+    return per_sample.reshape(a, n).numpy()
 
 
 # -- one subsample: λ by cross-validation, then the test losses ---------------------------------------
