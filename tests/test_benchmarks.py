@@ -17,7 +17,7 @@ def test_bench_gpu_small_run_writes_a_table_with_every_row(tmp_path: Path) -> No
     assert proc.returncode == 0, proc.stderr[-3000:]
     table = [line for line in out.read_text(encoding="utf-8").splitlines() if line.startswith("| ")]
     rows = {line.split("|")[1].strip() for line in table[1:]}
-    assert rows == {"decoupled-adam", "proximal-sgd", "gradient-sgd", "decoupled-sgd", "watch", "sweep"}
+    assert rows == {"decoupled-adam", "decoupled-adam-fused", "proximal-sgd", "gradient-sgd", "decoupled-sgd", "watch", "sweep"}
     for line in table[1:]:
         ratio = float(line.split("|")[7])
         assert ratio > 0
