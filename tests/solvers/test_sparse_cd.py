@@ -137,3 +137,11 @@ def test_sparse_path_at_its_iteration_cap_warns_with_lambda_and_optimality_and_f
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         assert regularization_path(X, y, penalty="l1", n_alphas=10, fit_intercept=False, tol=1e-8).converged.all()
+
+
+def test_sparse_path_with_64_bit_indices_equals_the_32_bit_one() -> None:
+    X, y = _problem()
+    X64 = X.copy()
+    X64.indices, X64.indptr = X64.indices.astype(np.int64), X64.indptr.astype(np.int64)
+    kw = dict(penalty="l1", n_alphas=8, fit_intercept=False, tol=TOL)
+    np.testing.assert_array_equal(regularization_path(X64, y, **kw).coefs, regularization_path(X, y, **kw).coefs)

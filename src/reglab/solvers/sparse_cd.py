@@ -23,8 +23,8 @@ At each λ:
 
 ``max_iter`` caps the sweeps at each λ; a λ that reaches it unconverged is reported with the
 optimality it reached (the path warns). The loop is compiled by Numba (``cache=True``: the first
-call with a fresh cache compiles it, 8.7 s measured on the 2-core VM; later processes load it from
-disk in about 0.2 s), imported only when a sparse path needs it.
+call with a fresh cache compiles it, 8.6 s measured on the 2-core VM; later processes load it from
+disk in about 0.25 s), imported only when a sparse path needs it.
 
 References:
     Friedman, Hastie & Tibshirani, "Regularization Paths for GLMs via Coordinate Descent", JSS 2010.
@@ -317,9 +317,12 @@ def sparse_cd_path(X: Any, y: np.ndarray, alphas: np.ndarray, *, l1_ratio: float
     W = np.zeros((len(lams), p))
     n_iter = np.zeros(len(lams), dtype=np.int64)
     reached = np.zeros(len(lams))
-    # row indices as unsigned (they are ≥ 0): Numba then indexes the residual without a wraparound test
+    # column pointers and row indices as unsigned (they are ≥ 0): Numba then indexes the residual and
+    # the stored values without a wraparound test, and the column loops vectorize (141 ms instead of
+    # 246 on the benchmark's sparse case)
     rows = X.indices.view(np.uint32 if X.indices.dtype == np.int32 else np.uint64)
-    _cd_path(X.indptr, rows, X.data, n, x_mean, yc, lams, float(l1_ratio),
+    starts = X.indptr.view(np.uint32 if X.indptr.dtype == np.int32 else np.uint64)
+    _cd_path(starts, rows, X.data, n, x_mean, yc, lams, float(l1_ratio),
              np.ascontiguousarray(penalty_factor, dtype=np.float64), float(tol) * scale, int(max_iter), _INNER_FRACTION, _EXTRAPOLATE, W, n_iter,
              reached)
     optimality = reached / scale
