@@ -252,3 +252,61 @@ def test_quadratic_solution_meets_its_optimality_conditions_to_rounding() -> Non
     np.testing.assert_allclose(grad[on], -l1[on] * np.sign(w[on]), rtol=0, atol=1e-12)
     assert np.all(np.abs(grad[~on]) <= l1[~on])
     assert 0 < on.sum() < 30
+
+
+def _wide_sparse_truth(n: int, p: int, rho: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    X = _ar1(n, p, rho, seed)
+    rng = np.random.default_rng(seed + 1)
+    beta = np.zeros(p)
+    beta[rng.choice(p, 10, replace=False)] = rng.standard_normal(10) * 2
+    return X, X @ beta + 0.5 * rng.standard_normal(n)
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.6])
+@pytest.mark.parametrize("level", [0.5, 0.1, 0.02])
+def test_working_sets_for_p_much_larger_than_n_equal_sklearn_lasso_to_1e_8_with_the_same_zeros(
+        rho: float, level: float) -> None:
+    # n ≤ 2p and dense: no Gram matrix is stored, the solve runs on working sets (solve_l1_working_sets)
+    X, y = _wide_sparse_truth(60, 3000, rho, seed=4)
+    lam = level * alpha_max(X, y, fit_intercept=False)
+    sol = solve_linear(X, y, loss="squared", alpha=lam, l1_ratio=1.0, fit_intercept=False, tol=1e-12,
+                       max_iter=10_000)
+    assert sol.solver == "active-set" and sol.converged
+    ref = Lasso(alpha=lam / 2, fit_intercept=False, tol=1e-15, max_iter=1_000_000).fit(X, y)
+    ours = objective(X, y, sol.coef, 0.0, loss="squared", alpha=lam, l1_ratio=1.0)
+    theirs = objective(X, y, ref.coef_, 0.0, loss="squared", alpha=lam, l1_ratio=1.0)
+    assert ours <= theirs * (1 + 1e-12)
+    assert abs(ours - theirs) <= REL * abs(theirs)
+    np.testing.assert_array_equal(sol.coef.ravel() == 0, ref.coef_ == 0)
+
+
+def test_working_sets_with_intercept_weights_and_elastic_net_equal_sklearn_to_1e_8() -> None:
+    X, y = _wide_sparse_truth(50, 800, 0.6, seed=7)
+    w = np.random.default_rng(8).integers(1, 4, len(y)).astype(float)
+    lam, rho = 0.05 * alpha_max(X, y, l1_ratio=0.5), 0.5
+    sol = solve_linear(X, y, loss="squared", alpha=lam, l1_ratio=rho, tol=1e-12, max_iter=10_000, sample_weight=w)
+    assert sol.solver == "active-set" and sol.converged
+    # ElasticNet: α·l1_ratio = λρ/2 and α(1 − l1_ratio) = λ(1 − ρ), as in the test above
+    ref = ElasticNet(alpha=lam * (2 - rho) / 2, l1_ratio=rho / (2 - rho), tol=1e-15, max_iter=1_000_000).fit(
+        X, y, sample_weight=w)
+    ours = objective(X, y, sol.coef, sol.intercept, loss="squared", alpha=lam, l1_ratio=rho, sample_weight=w)
+    theirs = objective(X, y, ref.coef_, ref.intercept_, loss="squared", alpha=lam, l1_ratio=rho, sample_weight=w)
+    assert abs(ours - theirs) <= REL * abs(theirs)
+    np.testing.assert_array_equal(sol.coef.ravel() == 0, ref.coef_ == 0)
+
+
+def test_working_set_path_equals_cold_solves_also_when_the_gram_store_starts_afresh(monkeypatch) -> None:
+    from reglab.solvers import active_set, regularization_path
+
+    X, y = _wide_sparse_truth(40, 1500, 0.0, seed=9)
+    grid = np.geomspace(1.0, 0.01, 12) * alpha_max(X, y, fit_intercept=False)
+    path = regularization_path(X, y, alphas=grid, fit_intercept=False, tol=1e-12, max_iter=10_000)
+    monkeypatch.setattr(active_set, "_WORKING_GRAM_MAX", 60)   # the store is emptied many times along the path
+    small = regularization_path(X, y, alphas=grid, fit_intercept=False, tol=1e-12, max_iter=10_000)
+    assert path.converged.all() and small.converged.all()
+    for i, lam in enumerate(grid):
+        cold = solve_linear(X, y, loss="squared", alpha=lam, l1_ratio=1.0, fit_intercept=False, tol=1e-12,
+                            max_iter=10_000)
+        for coefs in (path.coefs, small.coefs):
+            np.testing.assert_array_equal(coefs[:, i] == 0, cold.coef.ravel() == 0)
+            np.testing.assert_allclose(coefs[:, i], cold.coef.ravel(), rtol=0, atol=1e-9 * np.abs(cold.coef).max())
