@@ -262,13 +262,8 @@ def _wide_sparse_truth(n: int, p: int, rho: float, seed: int) -> tuple[np.ndarra
     return X, X @ beta + 0.5 * rng.standard_normal(n)
 
 
-@pytest.mark.parametrize("rho", [0.0, 0.6])
-@pytest.mark.parametrize("level", [0.5, 0.1, 0.02])
-def test_working_sets_for_p_much_larger_than_n_equal_sklearn_lasso_to_1e_8_with_the_same_zeros(
-        rho: float, level: float) -> None:
-    # n ≤ 2p and dense: no Gram matrix is stored, the solve runs on working sets (solve_l1_working_sets)
-    X, y = _wide_sparse_truth(60, 3000, rho, seed=4)
-    lam = level * alpha_max(X, y, fit_intercept=False)
+def _assert_lasso_equals_sklearns(X: np.ndarray, y: np.ndarray, lam: float) -> np.ndarray:
+    """Our lasso (no intercept, tol 1e-12) reaches scikit-learn's objective to REL with the same zeros."""
     sol = solve_linear(X, y, loss="squared", alpha=lam, l1_ratio=1.0, fit_intercept=False, tol=1e-12,
                        max_iter=10_000)
     assert sol.solver == "active-set" and sol.converged
@@ -278,6 +273,17 @@ def test_working_sets_for_p_much_larger_than_n_equal_sklearn_lasso_to_1e_8_with_
     assert ours <= theirs * (1 + 1e-12)
     assert abs(ours - theirs) <= REL * abs(theirs)
     np.testing.assert_array_equal(sol.coef.ravel() == 0, ref.coef_ == 0)
+    return sol.coef.ravel()
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.6])
+@pytest.mark.parametrize("level", [0.5, 0.1, 0.02])
+def test_working_sets_for_p_much_larger_than_n_equal_sklearn_lasso_to_1e_8_with_the_same_zeros(
+        rho: float, level: float) -> None:
+    # n ≤ 2p and dense: no Gram matrix is stored, the solve runs on working sets (solve_l1_working_sets)
+    X, y = _wide_sparse_truth(60, 3000, rho, seed=4)
+    lam = level * alpha_max(X, y, fit_intercept=False)
+    _assert_lasso_equals_sklearns(X, y, lam)
 
 
 def test_working_sets_with_intercept_weights_and_elastic_net_equal_sklearn_to_1e_8() -> None:
@@ -310,3 +316,58 @@ def test_working_set_path_equals_cold_solves_also_when_the_gram_store_starts_afr
         for coefs in (path.coefs, small.coefs):
             np.testing.assert_array_equal(coefs[:, i] == 0, cold.coef.ravel() == 0)
             np.testing.assert_allclose(coefs[:, i], cold.coef.ravel(), rtol=0, atol=1e-9 * np.abs(cold.coef).max())
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.6])
+@pytest.mark.parametrize("level", [0.1, 0.05])
+def test_working_sets_with_a_support_near_n_equal_sklearn_lasso_to_1e_8_with_the_same_zeros(
+        rho: float, level: float) -> None:
+    # benchopt's 500×600 shape scaled down: a dense true coefficient vector, a support of a large share of
+    # n; each working set's exact solve starts where the compiled coordinate-descent epochs end
+    rng = np.random.default_rng(11)
+    X = _ar1(120, 150, rho, seed=12)
+    y = X @ (rng.standard_normal(150) * (rng.random(150) < 0.2)) + 0.3 * rng.standard_normal(120)
+    lam = level * alpha_max(X, y, fit_intercept=False)
+    assert np.count_nonzero(_assert_lasso_equals_sklearns(X, y, lam)) > 20
+
+
+def test_coordinate_descent_on_a_gram_block_stops_at_its_optimality_conditions() -> None:
+    from reglab.solvers._cd_kernel import cd_gram_block
+
+    X = _ar1(80, 40, 0.6, seed=13)
+    y = X[:, :5] @ np.arange(1.0, 6.0) + np.random.default_rng(14).standard_normal(80)
+    G, c = X.T @ X / 80, X.T @ y / 80
+    l1, l2 = np.full(40, 0.2), np.full(40, 0.01)
+    w = np.zeros(40)
+    epochs = cd_gram_block(G, c, l1, l2, w, 1e-10, 10_000)
+    assert 1 < epochs < 10_000
+    q = 2.0 * (c - G @ w - l2 * w)       # −∇ of the smooth part
+    on = w != 0
+    np.testing.assert_allclose(q[on], l1[on] * np.sign(w[on]), rtol=0, atol=1e-10)
+    assert np.all(np.abs(q[~on]) <= l1[~on] + 1e-10)
+    # the same point as the exact active-set method's
+    exact, _, ok = solve_l1_quadratic(gram_columns(G), c, l1, l2, np.zeros(40), thresh=1e-13, max_steps=1000)
+    assert ok
+    np.testing.assert_array_equal(w == 0, exact == 0)
+    np.testing.assert_allclose(w, exact, rtol=0, atol=1e-9)
+
+
+def test_working_set_solve_falls_back_to_its_own_start_when_the_descent_start_fails(monkeypatch) -> None:
+    from reglab.solvers import active_set
+
+    real = active_set.solve_l1_quadratic
+    calls = []
+
+    def first_fails(*args, **kwargs):
+        calls.append(1)
+        w, steps, ok = real(*args, **kwargs)
+        return (w, steps, False) if len(calls) == 1 else (w, steps, ok)
+
+    monkeypatch.setattr(active_set, "solve_l1_quadratic", first_fails)
+    X, y = _wide_sparse_truth(40, 600, 0.0, seed=15)
+    lam = 0.1 * alpha_max(X, y, fit_intercept=False)
+    sol = solve_linear(X, y, loss="squared", alpha=lam, l1_ratio=1.0, fit_intercept=False, tol=1e-12,
+                       max_iter=10_000)
+    assert sol.converged and len(calls) >= 2
+    ref = Lasso(alpha=lam / 2, fit_intercept=False, tol=1e-15, max_iter=1_000_000).fit(X, y)
+    np.testing.assert_array_equal(sol.coef.ravel() == 0, ref.coef_ == 0)

@@ -427,14 +427,38 @@ def solve_l1_working_sets(X: np.ndarray, y: np.ndarray, store: _WorkingGram, c: 
         if outside.size > size:
             outside = outside[np.argpartition(-viol[outside], size - 1)[:size]]
         ws = np.concatenate([support, outside])
-        v, taken, ok = solve_l1_quadratic(gram_columns(store.block(ws)), c[ws], l1[ws], l2[ws], w[ws],
-                                          thresh=thresh, max_steps=max(max_steps - steps, 1))
+        G = store.block(ws)
+        v, taken, ok = _solve_from_cd_start(G, c[ws], l1[ws], l2[ws], w[ws], n, thresh=thresh,
+                                            max_steps=max(max_steps - steps, 1))
         steps += max(taken, 1)
         w = np.zeros_like(w)
         w[ws] = v
         if not ok:
             return w, steps, False
         solved = True
+
+
+# compiled coordinate-descent epochs before a working set's exact solve (a cap: the exact solve finishes)
+_CD_EPOCHS: Final = 50
+
+
+def _solve_from_cd_start(G: np.ndarray, c: np.ndarray, l1: np.ndarray, l2: np.ndarray, w0: np.ndarray, n: int, *,
+                         thresh: float, max_steps: int) -> tuple[np.ndarray, int, bool]:
+    """:func:`solve_l1_quadratic` on the block ``G`` from where a few compiled coordinate-descent epochs
+    (:func:`reglab.solvers._cd_kernel.cd_gram_block`) end: the exact solve then starts on (nearly) the
+    support and needs few linear solves, each a Python round trip. The answer is the exact solve's.
+    From ``w0`` itself when the epochs end on n or more features (a singular support) or their start
+    fails."""
+    from reglab.solvers._cd_kernel import cd_gram_block
+
+    start = np.array(w0, dtype=np.float64)
+    cd_gram_block(G, c, l1, l2, start, thresh, _CD_EPOCHS)
+    cols = gram_columns(G)
+    if np.count_nonzero(start) < n:
+        v, taken, ok = solve_l1_quadratic(cols, c, l1, l2, start, thresh=thresh, max_steps=max_steps)
+        if ok:
+            return v, taken, ok
+    return solve_l1_quadratic(cols, c, l1, l2, w0, thresh=thresh, max_steps=max_steps)
 
 
 # per dense design without a stored Gram matrix: √S·X, √S·Y, Xᵀy/n and the working sets' Gram store
