@@ -14,6 +14,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from reglab.solvers.sparse_cd import _violation
+
 __all__ = ["cd_gram_block"]
 
 
@@ -25,7 +27,7 @@ def cd_gram_block(G: np.ndarray, c: np.ndarray, l1: np.ndarray, l2: np.ndarray, 
     Each coordinate's exact minimiser with the others fixed is
     ``soft(c_j − Σ_{k≠j} G_jk w_k, l1_j/2) / (G_jj + l2_j)``; ``Gw`` is kept up to date column by
     column. Stops after an epoch whose largest distance of ``2(c − Gw − l2∘w)`` to the subdifferential
-    of ``l1|w|`` is ``≤ thresh``, or after ``max_epochs``. Returns the epochs run.
+    of ``l1|w|`` (sparse_cd's per-coordinate ``_violation``) is ``≤ thresh``, or after ``max_epochs``. Returns the epochs run.
     """
     m = c.shape[0]
     g = G @ w
@@ -44,12 +46,8 @@ def cd_gram_block(G: np.ndarray, c: np.ndarray, l1: np.ndarray, l2: np.ndarray, 
                     g[k] += G[j, k] * delta
                 w[j] = new
         worst = 0.0
-        for j in range(m):
-            q = 2.0 * (c[j] - g[j] - l2[j] * w[j])
-            if w[j] == 0.0:
-                v = abs(q) - l1[j]
-            else:
-                v = abs(q - (l1[j] if w[j] > 0.0 else -l1[j]))
+        for j in range(m):   # c_j − (Gw)_j is the coordinate's correlation with the residual
+            v = _violation(c[j] - g[j], w[j], l1[j], l2[j])
             if v > worst:
                 worst = v
         if worst <= thresh:

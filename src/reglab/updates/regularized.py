@@ -272,7 +272,6 @@ class Regularized(torch.optim.Optimizer):
         self._direction = [entry for r in BEFORE_INNER if isinstance(r, AbstractDirectionRule) for entry in by_rule[r.name]]
         self._before = [entry for r in BEFORE_INNER if isinstance(r, AbstractParameterRule) for entry in by_rule[r.name]]
         self._after = [entry for r in AFTER_INNER for entry in by_rule[r.name]]
-        self._before_inner = bool(self._direction or self._before)
         self._after_inner = bool(self._after)
         # the learning-rate group of each parameter, found once: the step reads each group's lr once
         self._group_of = {id(p): k for k, g in enumerate(self.optimizer.param_groups) for p in g["params"]}
@@ -284,6 +283,7 @@ class Regularized(torch.optim.Optimizer):
                                               ("after", self._after))}
         self._handoff = self._handed_to_adam()
         self._plans["before"] = [a for a in self._plans["before"] if not (a[0] == "many" and a[3] in self._handoff)]
+        # what the step does before the inner step (a decay handed to Adam is no longer the wrapper's)
         self._before_inner = bool(self._plans["direction"] or self._plans["before"])
 
     def _handed_to_adam(self) -> dict[int, tuple[float, ElasticNetParts]]:
