@@ -110,6 +110,7 @@ BAD_INVOCATIONS = {
                               r"Error: --device: Unknown device 'gpu0'"),
     "claims_meta_device": (["claims", "--only", "dead-units", "--device", "meta"],
                            r"Error: --device: device='meta' holds no data"),
+    "claims_no_jobs": (["claims", "--only", "l2-decay", "--jobs", "0"], r"Invalid value for '--jobs'"),
 }
 
 

@@ -35,12 +35,16 @@ def claims(
     device: Annotated[str, typer.Option(
         "--device", help="Where the claims that train networks train (cpu, cuda, cuda:1, ...); the linear ones run "
                          "on the CPU. Same verdict rules.")] = "cpu",
+    jobs: Annotated[int | None, typer.Option(
+        "--jobs", min=1, help="Claims run side by side in this many processes, one torch thread each (default: the "
+                              "CPU cores available, at most one per claim); 1 runs them one after the other in this "
+                              "process. The results do not depend on it.", show_default=False)] = None,
 ) -> None:
     """Run the claims about L2 and L1 regularization; print verdicts and write an HTML report."""
     import torch
 
     from reglab._hold import hold_point
-    from reglab.claims import CLAIM_IDS, RunConfig, get_claim, run_claim
+    from reglab.claims import CLAIM_IDS, RunConfig, available_cores, get_claim, iter_claims
     from reglab.report.html import write_report, write_results
 
     console = Console(highlight=False, soft_wrap=True)  # paths and commands stay whole, to copy
@@ -63,21 +67,25 @@ def claims(
         Console(stderr=True, highlight=False, soft_wrap=True).print(f"Error: --device: {err}", markup=False)
         raise typer.Exit(2) from None
     torch.set_num_threads(1)  # tiny problems: threads cost more than they give, and the machine is shared
+    jobs = min(jobs or available_cores(), len(ids))
     results = []
     t0 = time.perf_counter()
     interrupted = False
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=console, transient=False) as progress:
         task = progress.add_task("claims", total=len(ids))
+        running = iter_claims(ids, config, jobs=jobs)
         try:
-            for cid in ids:
-                progress.update(task, description=f"running {cid}")
-                results.append(run_claim(cid, config))
+            progress.update(task, description=f"running {ids[0]}" + (f" (+{jobs - 1} beside it)" if jobs > 1 else ""))
+            for result in running:
+                results.append(result)
                 progress.advance(task)
                 if len(results) < len(ids):  # kept if the run is killed; the full report replaces it
+                    progress.update(task, description=f"running {ids[len(results)]}")
                     write_results(results, out, config, time.perf_counter() - t0, remaining=ids[len(results):])
                     hold_point("claim")
         except KeyboardInterrupt:  # Ctrl-C: keep the claims that finished, say how to run the rest
+            running.close()  # stops the worker processes
             interrupted = True
             progress.update(task, description="interrupted")
         else:
@@ -90,7 +98,8 @@ def claims(
             markup=False)
         raise typer.Exit(130)
     table = Table(title=f"reglab claims (seed {seed}{', quick' if quick else ''}"
-                        f"{f', networks on {device}' if device != 'cpu' else ''}, {elapsed:.1f} s)")
+                        f"{f', networks on {device}' if device != 'cpu' else ''}, {elapsed:.1f} s"
+                        f"{f', {jobs} processes' if jobs > 1 else ''})")
     for col in ("claim", "verdict", "key number", "value", "s"):
         table.add_column(col, justify="right" if col in ("value", "s") else "left")
     from reglab.claims.base import fmt
