@@ -81,10 +81,11 @@ def test_sweep_interrupted_by_sigint_keeps_stored_runs_and_resumes(executor: str
     assert len(after) == total and after["run_id"].is_unique
 
 
-def test_claims_interrupted_by_sigint_write_a_partial_report_and_say_how_to_resume(tmp_path: Path) -> None:
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_claims_interrupted_by_sigint_write_a_partial_report_and_say_how_to_resume(tmp_path: Path, jobs: int) -> None:
     out = tmp_path / "report"
     ids = ["stuck-weight", "l2-decay", "null-model", "weak-dependence", "sparsity", "l1-proximal"]
-    cmd = [REGLAB, "claims", "--quick", "--out", str(out), "--only", *ids]
+    cmd = [REGLAB, "claims", "--quick", "--out", str(out), "--jobs", str(jobs), "--only", *ids]
     results = out / "results.json"
     done = _interrupt_at(cmd, "claim", tmp_path)
     assert done.returncode == 130, done.stderr
