@@ -35,6 +35,7 @@ _MODULES: Final = {
     "dead-units": "dead_units",
     "normalization": "normalization",
     "tsuruoka": "tsuruoka",
+    "decoupled-lr": "decoupled_lr",
 }
 
 
