@@ -39,7 +39,9 @@ browser:
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
 
+# the peers (skglm, celer) are the bench extra: installed here, never by `make install` / `make test`
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[bench]"
 	$(BIN)/python benchmarks/run.py
 
 clean:

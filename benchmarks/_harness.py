@@ -41,10 +41,11 @@ def time_pair(ours: Callable[[], Any], ref: Callable[[], Any], repeats: int, war
     return statistics.median(a), statistics.median(b)
 
 
-def time_best_of(candidates: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
-    """Median wall seconds of each candidate, interleaved round by round (one warm-up each)."""
-    for fn in candidates.values():
-        fn()
+def time_best_of(candidates: dict[str, Callable[[], Any]], repeats: int, warmup: int = 1) -> dict[str, float]:
+    """Median wall seconds of each candidate, interleaved round by round (after ``warmup`` calls each)."""
+    for _ in range(warmup):
+        for fn in candidates.values():
+            fn()
     times: dict[str, list[float]] = {k: [] for k in candidates}
     for _ in range(repeats):
         for k, fn in candidates.items():
@@ -110,24 +111,65 @@ def ridge_objective(X: np.ndarray, y: np.ndarray, coef: np.ndarray, intercept: f
     return float(r @ r / len(y) + lam * coef @ coef)
 
 
+def lasso_relative_gap(X: Any, y: np.ndarray, alpha: float, w: np.ndarray) -> float:
+    """Duality gap of the lasso ``‖y − Xw‖²/2n + α‖w‖₁`` (scikit-learn's scaling, no intercept) at ``w``,
+    relative to the objective at 0 (``‖y‖²/2n``); the dual point is the residual rescaled into the
+    dual feasible set, as scikit-learn, celer and skglm compute it.
+
+    Computed from the coefficients alone, so every package's answer is measured the same way.
+    """
+    n = len(y)
+    r = y - X @ w
+    primal = float(r @ r) / (2 * n) + alpha * float(np.abs(w).sum())
+    s = min(1.0, n * alpha / max(float(np.abs(X.T @ r).max()), 1e-300))
+    dual = s * float(r @ y) / n - s * s * float(r @ r) / (2 * n)
+    return (primal - dual) / (float(y @ y) / (2 * n))
+
+
+def lasso_worst_gap(X: Any, y: np.ndarray, alphas: np.ndarray, coefs: np.ndarray) -> float:
+    """Largest :func:`lasso_relative_gap` over a path (``coefs[:, j]`` at ``alphas[j]``)."""
+    return max(lasso_relative_gap(X, y, float(a), coefs[:, j]) for j, a in enumerate(alphas))
+
+
 def relative_gap(value: float, best: float) -> float:
     return (value - best) / abs(best)
 
 
 def loosest_reaching(run: Callable[[float], float], target: float,
-                     tols: Sequence[float] = (1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9, 1e-10, 1e-12)
-                     ) -> tuple[float | None, float]:
+                     tols: Sequence[float] = (1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9, 1e-10, 1e-12),
+                     *, start: float | None = None, budget_s: float = float("inf")) -> tuple[float | None, float]:
     """The loosest ``tol`` whose run reaches ``gap ≤ target`` (``run(tol)`` returns the gap), and that gap.
 
     Applied alike to ours and to the reference, so both are timed at the cheapest setting that
     reaches the same answer. Returns (None, last gap) when none does.
+
+    ``tols`` run from loose to tight. With ``start`` (a ``tol`` of the ladder: a good guess, such as
+    the one a smaller case found) the ladder begins there: looser while the target is still reached,
+    tighter until it is, so a guess one rung off costs two runs, not the whole ladder (the answer is
+    the same when the gap decreases with ``tol``). A run slower than ``budget_s`` that misses the
+    target ends the ladder there (None): the tighter rungs would be slower still.
     """
-    gap = float("inf")
-    for tol in tols:
-        gap = run(tol)
+    tols = list(tols)
+    i = 0 if start is None else min(range(len(tols)), key=lambda k: abs(np.log(tols[k] / start)))
+    found: tuple[float | None, float] = (None, float("inf"))
+    missed_once = False                 # a rung missed: the ladder goes tighter and stops at the first hit
+    while 0 <= i < len(tols):
+        t0 = time.perf_counter()
+        gap = run(tols[i])
+        seconds = time.perf_counter() - t0
         if gap <= target:
-            return tol, gap
-    return None, gap
+            found = (tols[i], gap)
+            if missed_once:
+                return found
+            i -= 1                      # reached from the start: try one rung looser
+            continue
+        if found[0] is not None:        # a looser rung missed after a tighter one reached
+            return found
+        if seconds > budget_s:
+            return None, gap
+        found, missed_once = (None, gap), True
+        i += 1
+    return found
 
 
 # -- the machine ------------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ import scipy.sparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _harness import lasso_worst_gap as worst_gap  # noqa: E402
 from _harness import loosest_reaching, machine_header, time_best_of, write_atomic  # noqa: E402
 
 TOLS = (1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9, 1e-10, 1e-12)
@@ -46,21 +47,6 @@ def design(n: int, p: int, seed: int, *, n_informative: int, density: float | No
     y = X @ beta
     y = y + 0.5 * np.std(y) * rng.standard_normal(n)
     return X, y
-
-
-def worst_gap(X: Any, y: np.ndarray, alphas: np.ndarray, coefs: np.ndarray) -> float:
-    """Largest relative duality gap of the lasso ``‖y − Xw‖²/2n + α‖w‖₁`` over the path (columns of coefs)."""
-    n = len(y)
-    scale = float(y @ y) / (2 * n)
-    worst = 0.0
-    for j, a in enumerate(alphas):
-        w = coefs[:, j]
-        r = y - X @ w
-        primal = float(r @ r) / (2 * n) + a * float(np.abs(w).sum())
-        s = min(1.0, n * a / max(float(np.abs(X.T @ r).max()), 1e-300))
-        dual = s * float(r @ y) / n - s * s * float(r @ r) / (2 * n)
-        worst = max(worst, (primal - dual) / scale)
-    return worst
 
 
 def runners(X: Any, y: np.ndarray, alphas: np.ndarray) -> dict[str, Callable[[float], np.ndarray]]:

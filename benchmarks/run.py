@@ -464,6 +464,7 @@ OTHERS = [
     ("7. batched K = 64 (sweeps issue)", "bench_sweep.py", "RESULTS_sweep.md"),
     ("7. recording overhead (observatory issue)", "bench_record.py", "RESULTS_record.md"),
     ("estimators (sklearn issue)", "bench_sklearn.py", "RESULTS_sklearn.md"),
+    ("lasso against skglm and celer (issue #17; the bench extra)", "bench_peers.py", "RESULTS_peers.md"),
 ]
 
 

@@ -252,3 +252,122 @@ def test_quadratic_solution_meets_its_optimality_conditions_to_rounding() -> Non
     np.testing.assert_allclose(grad[on], -l1[on] * np.sign(w[on]), rtol=0, atol=1e-12)
     assert np.all(np.abs(grad[~on]) <= l1[~on])
     assert 0 < on.sum() < 30
+
+
+def _wide_sparse_truth(n: int, p: int, rho: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    X = _ar1(n, p, rho, seed)
+    rng = np.random.default_rng(seed + 1)
+    beta = np.zeros(p)
+    beta[rng.choice(p, 10, replace=False)] = rng.standard_normal(10) * 2
+    return X, X @ beta + 0.5 * rng.standard_normal(n)
+
+
+def _assert_lasso_equals_sklearns(X: np.ndarray, y: np.ndarray, lam: float) -> np.ndarray:
+    """Our lasso (no intercept, tol 1e-12) reaches scikit-learn's objective to REL with the same zeros."""
+    sol = solve_linear(X, y, loss="squared", alpha=lam, l1_ratio=1.0, fit_intercept=False, tol=1e-12,
+                       max_iter=10_000)
+    assert sol.solver == "active-set" and sol.converged
+    ref = Lasso(alpha=lam / 2, fit_intercept=False, tol=1e-15, max_iter=1_000_000).fit(X, y)
+    ours = objective(X, y, sol.coef, 0.0, loss="squared", alpha=lam, l1_ratio=1.0)
+    theirs = objective(X, y, ref.coef_, 0.0, loss="squared", alpha=lam, l1_ratio=1.0)
+    assert ours <= theirs * (1 + 1e-12)
+    assert abs(ours - theirs) <= REL * abs(theirs)
+    np.testing.assert_array_equal(sol.coef.ravel() == 0, ref.coef_ == 0)
+    return sol.coef.ravel()
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.6])
+@pytest.mark.parametrize("level", [0.5, 0.1, 0.02])
+def test_working_sets_for_p_much_larger_than_n_equal_sklearn_lasso_to_1e_8_with_the_same_zeros(
+        rho: float, level: float) -> None:
+    # n ≤ 2p and dense: no Gram matrix is stored, the solve runs on working sets (solve_l1_working_sets)
+    X, y = _wide_sparse_truth(60, 3000, rho, seed=4)
+    lam = level * alpha_max(X, y, fit_intercept=False)
+    _assert_lasso_equals_sklearns(X, y, lam)
+
+
+def test_working_sets_with_intercept_weights_and_elastic_net_equal_sklearn_to_1e_8() -> None:
+    X, y = _wide_sparse_truth(50, 800, 0.6, seed=7)
+    w = np.random.default_rng(8).integers(1, 4, len(y)).astype(float)
+    lam, rho = 0.05 * alpha_max(X, y, l1_ratio=0.5), 0.5
+    sol = solve_linear(X, y, loss="squared", alpha=lam, l1_ratio=rho, tol=1e-12, max_iter=10_000, sample_weight=w)
+    assert sol.solver == "active-set" and sol.converged
+    # ElasticNet: α·l1_ratio = λρ/2 and α(1 − l1_ratio) = λ(1 − ρ), as in the test above
+    ref = ElasticNet(alpha=lam * (2 - rho) / 2, l1_ratio=rho / (2 - rho), tol=1e-15, max_iter=1_000_000).fit(
+        X, y, sample_weight=w)
+    ours = objective(X, y, sol.coef, sol.intercept, loss="squared", alpha=lam, l1_ratio=rho, sample_weight=w)
+    theirs = objective(X, y, ref.coef_, ref.intercept_, loss="squared", alpha=lam, l1_ratio=rho, sample_weight=w)
+    assert abs(ours - theirs) <= REL * abs(theirs)
+    np.testing.assert_array_equal(sol.coef.ravel() == 0, ref.coef_ == 0)
+
+
+def test_working_set_path_equals_cold_solves_also_when_the_gram_store_starts_afresh(monkeypatch) -> None:
+    from reglab.solvers import active_set, regularization_path
+
+    X, y = _wide_sparse_truth(40, 1500, 0.0, seed=9)
+    grid = np.geomspace(1.0, 0.01, 12) * alpha_max(X, y, fit_intercept=False)
+    path = regularization_path(X, y, alphas=grid, fit_intercept=False, tol=1e-12, max_iter=10_000)
+    monkeypatch.setattr(active_set, "_WORKING_GRAM_MAX", 60)   # the store is emptied many times along the path
+    small = regularization_path(X, y, alphas=grid, fit_intercept=False, tol=1e-12, max_iter=10_000)
+    assert path.converged.all() and small.converged.all()
+    for i, lam in enumerate(grid):
+        cold = solve_linear(X, y, loss="squared", alpha=lam, l1_ratio=1.0, fit_intercept=False, tol=1e-12,
+                            max_iter=10_000)
+        for coefs in (path.coefs, small.coefs):
+            np.testing.assert_array_equal(coefs[:, i] == 0, cold.coef.ravel() == 0)
+            np.testing.assert_allclose(coefs[:, i], cold.coef.ravel(), rtol=0, atol=1e-9 * np.abs(cold.coef).max())
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.6])
+@pytest.mark.parametrize("level", [0.1, 0.05])
+def test_working_sets_with_a_support_near_n_equal_sklearn_lasso_to_1e_8_with_the_same_zeros(
+        rho: float, level: float) -> None:
+    # benchopt's 500×600 shape scaled down: a dense true coefficient vector, a support of a large share of
+    # n; each working set's exact solve starts where the compiled coordinate-descent epochs end
+    rng = np.random.default_rng(11)
+    X = _ar1(120, 150, rho, seed=12)
+    y = X @ (rng.standard_normal(150) * (rng.random(150) < 0.2)) + 0.3 * rng.standard_normal(120)
+    lam = level * alpha_max(X, y, fit_intercept=False)
+    assert np.count_nonzero(_assert_lasso_equals_sklearns(X, y, lam)) > 20
+
+
+def test_coordinate_descent_on_a_gram_block_stops_at_its_optimality_conditions() -> None:
+    from reglab.solvers._cd_kernel import cd_gram_block
+
+    X = _ar1(80, 40, 0.6, seed=13)
+    y = X[:, :5] @ np.arange(1.0, 6.0) + np.random.default_rng(14).standard_normal(80)
+    G, c = X.T @ X / 80, X.T @ y / 80
+    l1, l2 = np.full(40, 0.2), np.full(40, 0.01)
+    w = np.zeros(40)
+    epochs = cd_gram_block(G, c, l1, l2, w, 1e-10, 10_000)
+    assert 1 < epochs < 10_000
+    q = 2.0 * (c - G @ w - l2 * w)       # −∇ of the smooth part
+    on = w != 0
+    np.testing.assert_allclose(q[on], l1[on] * np.sign(w[on]), rtol=0, atol=1e-10)
+    assert np.all(np.abs(q[~on]) <= l1[~on] + 1e-10)
+    # the same point as the exact active-set method's
+    exact, _, ok = solve_l1_quadratic(gram_columns(G), c, l1, l2, np.zeros(40), thresh=1e-13, max_steps=1000)
+    assert ok
+    np.testing.assert_array_equal(w == 0, exact == 0)
+    np.testing.assert_allclose(w, exact, rtol=0, atol=1e-9)
+
+
+def test_working_set_solve_falls_back_to_its_own_start_when_the_descent_start_fails(monkeypatch) -> None:
+    from reglab.solvers import active_set
+
+    real = active_set.solve_l1_quadratic
+    calls = []
+
+    def first_fails(*args, **kwargs):
+        calls.append(1)
+        w, steps, ok = real(*args, **kwargs)
+        return (w, steps, False) if len(calls) == 1 else (w, steps, ok)
+
+    monkeypatch.setattr(active_set, "solve_l1_quadratic", first_fails)
+    X, y = _wide_sparse_truth(40, 600, 0.0, seed=15)
+    lam = 0.1 * alpha_max(X, y, fit_intercept=False)
+    sol = solve_linear(X, y, loss="squared", alpha=lam, l1_ratio=1.0, fit_intercept=False, tol=1e-12,
+                       max_iter=10_000)
+    assert sol.converged and len(calls) >= 2
+    ref = Lasso(alpha=lam / 2, fit_intercept=False, tol=1e-15, max_iter=1_000_000).fit(X, y)
+    np.testing.assert_array_equal(sol.coef.ravel() == 0, ref.coef_ == 0)

@@ -225,18 +225,22 @@ class _TorchReader:
             self._small_below = _largest_below(tol, dtype)
             self._sizes_t = torch.tensor(sizes, dtype=dtype, device=dev)
 
+    # the copies run under no_grad instead of detaching each tensor: one multi-tensor op, no per-tensor view
+    @torch.no_grad()
     def _copy_into(self, buf: Tensor, params: Sequence[Tensor]) -> None:
-        torch._foreach_copy_(self._regions[id(buf)], [p.detach() for p in params])
+        torch._foreach_copy_(self._regions[id(buf)], list(params))
 
+    @torch.no_grad()
     def gather(self, tensors: Sequence[Tensor | None], buf: Tensor, row: int) -> None:
         """Tracked elements of ``tensors`` (one per parameter; None reads as zeros) into ``buf[row]``."""
         regions = self._regions[id(self._staging)]
-        have = [(r, t.detach()) for r, t in zip(regions, tensors) if t is not None]
-        if len(have) < len(regions):
-            for r, t in zip(regions, tensors):
-                if t is None:
-                    r.zero_()
-        torch._foreach_copy_([r for r, _ in have], [t for _, t in have])
+        if all(t is not None for t in tensors):
+            torch._foreach_copy_(regions, list(tensors))
+        else:
+            have = [(r, t) for r, t in zip(regions, tensors) if t is not None]
+            torch._foreach_zero_([r for r, t in zip(regions, tensors) if t is None])
+            if have:
+                torch._foreach_copy_([r for r, _ in have], [t for _, t in have])
         torch.index_select(self._staging, 0, self._index, out=buf[row])
 
     def read(self, grads: Sequence[Tensor | None] | None, grad_row: int | None, values_row: int | None,

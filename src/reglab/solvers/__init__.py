@@ -2,6 +2,7 @@
 
 - :mod:`~reglab.solvers.design`: what every exact solver shares (the design, losses, weights, grids);
 - :mod:`~reglab.solvers.active_set`: the exact active-set (homotopy) method and proximal Newton;
+- :mod:`~reglab.solvers.sparse_cd`: coordinate descent on a sparse X's columns for least-squares paths;
 - :mod:`~reglab.solvers.fista`: FISTA with adaptive restart (torch and NumPy, one momentum rule);
 - :mod:`~reglab.solvers.quasi_newton`: L-BFGS on the smooth and split forms;
 - :mod:`~reglab.solvers.ridge`: the direct ridge solve;

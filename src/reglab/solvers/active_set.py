@@ -53,7 +53,8 @@ from reglab.solvers.design import (
     threads_for,
 )
 
-__all__ = ["CarriedFactor", "gram_columns", "solve_exact", "solve_l1_quadratic", "solve_logistic", "solve_squared"]
+__all__ = ["CarriedFactor", "gram_columns", "solve_exact", "solve_l1_quadratic", "solve_l1_working_sets", "solve_logistic",
+           "solve_squared"]
 
 
 # a pivot of the Cholesky factor this small relative to the largest diagonal entry means the system
@@ -341,16 +342,159 @@ def _gram_form(d: Design) -> tuple[Columns, np.ndarray]:
 _FACTORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+# the smallest working set of the working-set solvers (squared loss for p ≫ n, logistic)
+_MIN_WORKING_SET: Final = 50
+
+
+# Above this many stored columns a design's working-set Gram store starts afresh (its memory is the
+# square of it: 4000 columns are 128 MB)
+_WORKING_GRAM_MAX: Final = 4000
+
+
+class _WorkingGram:
+    """G = XᵀX/n on the features that a design's working sets have held, grown block by block and kept
+    across solves of the same design (a path's λ): a working set of m features costs O(n·m) per new
+    feature, never a column of all p (O(n·p)), and its square block is read from the store."""
+
+    def __init__(self, X: np.ndarray) -> None:
+        self.X, self.n = X, X.shape[0]
+        self.slot = np.full(X.shape[1], -1, dtype=np.int64)
+        self.XS = np.empty((self.n, 0), order="F")  # the stored features' columns, by slot
+        self.G = np.empty((0, 0))
+
+    def block(self, ws: np.ndarray) -> np.ndarray:
+        """G[ws][:, ws], of shape (len(ws), len(ws))."""
+        missing = np.unique(ws[self.slot[ws] < 0])
+        if missing.size:
+            m = self.XS.shape[1]
+            if m + missing.size > _WORKING_GRAM_MAX:   # start afresh with this working set
+                self.slot[self.slot >= 0] = -1
+                self.XS, self.G, m = np.empty((self.n, 0), order="F"), np.empty((0, 0)), 0
+                missing = np.unique(ws)
+            Xm = np.asfortranarray(self.X[:, missing])
+            G = np.empty((m + missing.size, m + missing.size))
+            G[:m, :m] = self.G
+            cross = self.XS.T @ Xm / self.n
+            G[:m, m:] = cross
+            G[m:, :m] = cross.T
+            G[m:, m:] = Xm.T @ Xm / self.n
+            self.G = G
+            self.XS = np.concatenate([self.XS, Xm], axis=1)
+            self.slot[missing] = np.arange(m, m + missing.size)
+        at = self.slot[ws]
+        return self.G[np.ix_(at, at)]
+
+
+def solve_l1_working_sets(X: np.ndarray, y: np.ndarray, store: _WorkingGram, c: np.ndarray, l1: np.ndarray,
+                          l2: np.ndarray, w0: np.ndarray, *, thresh: float,
+                          max_steps: int) -> tuple[np.ndarray, int, bool]:
+    """:func:`solve_l1_quadratic` for ``G = XᵀX/n``, ``c = Xᵀy/n`` on working sets: for n ≤ 2p (p ≫ n).
+
+    Each round checks the optimality condition of every coordinate from the residual (one pass over
+    X: ``Xᵀ(y − Xw)/n``), takes the support and the largest violators (as many as twice the support,
+    at least 50; celer's working sets) and solves the problem restricted to them exactly by the
+    active-set method on their Gram block; a coordinate outside the working set stays at zero. The
+    restricted problem's conditions are the whole problem's on the working set, so the rounds stop
+    when no coordinate outside it violates its condition by more than ``thresh``. Returns
+    :func:`solve_l1_quadratic`'s ``(w, steps, ok)``.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0); X = rng.standard_normal((20, 200)); y = X[:, 0] - X[:, 1]
+    >>> w, _, ok = solve_l1_working_sets(X, y, _WorkingGram(X), X.T @ y / 20, np.full(200, 0.5), np.zeros(200),
+    ...                                  np.zeros(200), thresh=1e-12, max_steps=1000)
+    >>> ok, {0, 1} <= set(np.flatnonzero(w).tolist())    # y's two features are in the support
+    (True, True)
+    """
+    n = X.shape[0]
+    w = np.array(w0, dtype=np.float64)
+    steps = 0
+    solved = False                  # a round has solved the working set: its conditions hold
+    while True:
+        support = np.flatnonzero(w)
+        r = y - X[:, support] @ w[support] if support.size else y
+        q = X.T @ r / n - l2 * w    # −½ the smooth part's gradient
+        # distance of 2q_j to the subdifferential of l1_j|w_j|: [−l1_j, l1_j] at 0, l1_j·sign(w_j) elsewhere
+        viol = 2.0 * np.abs(q) - l1
+        viol[support] = -np.inf
+        outside = np.flatnonzero(viol > thresh)
+        on_support = float(np.abs(2.0 * q[support] - l1[support] * np.sign(w[support])).max()) if support.size else 0.0
+        if outside.size == 0 and (solved or on_support <= thresh):
+            return w, steps, True
+        if steps >= max_steps:
+            return w, steps, False
+        size = max(_MIN_WORKING_SET, 2 * support.size)
+        if outside.size > size:
+            outside = outside[np.argpartition(-viol[outside], size - 1)[:size]]
+        ws = np.concatenate([support, outside])
+        G = store.block(ws)
+        v, taken, ok = _solve_from_cd_start(G, c[ws], l1[ws], l2[ws], w[ws], n, thresh=thresh,
+                                            max_steps=max(max_steps - steps, 1))
+        steps += max(taken, 1)
+        w = np.zeros_like(w)
+        w[ws] = v
+        if not ok:
+            return w, steps, False
+        solved = True
+
+
+# compiled coordinate-descent epochs before a working set's exact solve (a cap: the exact solve finishes)
+_CD_EPOCHS: Final = 50
+
+
+def _solve_from_cd_start(G: np.ndarray, c: np.ndarray, l1: np.ndarray, l2: np.ndarray, w0: np.ndarray, n: int, *,
+                         thresh: float, max_steps: int) -> tuple[np.ndarray, int, bool]:
+    """:func:`solve_l1_quadratic` on the block ``G`` from where a few compiled coordinate-descent epochs
+    (:func:`reglab.solvers._cd_kernel.cd_gram_block`) end: the exact solve then starts on (nearly) the
+    support and needs few linear solves, each a Python round trip. The answer is the exact solve's.
+    From ``w0`` itself when the epochs end on n or more features (a singular support) or their start
+    fails."""
+    from reglab.solvers._cd_kernel import cd_gram_block
+
+    start = np.array(w0, dtype=np.float64)
+    cd_gram_block(G, c, l1, l2, start, thresh, _CD_EPOCHS)
+    cols = gram_columns(G)
+    if np.count_nonzero(start) < n:
+        v, taken, ok = solve_l1_quadratic(cols, c, l1, l2, start, thresh=thresh, max_steps=max_steps)
+        if ok:
+            return v, taken, ok
+    return solve_l1_quadratic(cols, c, l1, l2, w0, thresh=thresh, max_steps=max_steps)
+
+
+# per dense design without a stored Gram matrix: √S·X, √S·Y, Xᵀy/n and the working sets' Gram store
+_WORKING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _working_form(d: Design) -> tuple[np.ndarray, np.ndarray, np.ndarray, _WorkingGram]:
+    if d not in _WORKING:
+        Xs, Ys = d.root_weighted(d.X), d.root_weighted(d.Yc)
+        _WORKING[d] = (Xs, Ys, Xs.T @ Ys / d.n, _WorkingGram(Xs))
+    return _WORKING[d]
+
+
 def solve_squared(d: Design, lam: float, rho: float, f: np.ndarray, W0: np.ndarray, target: float,
                   max_steps: int) -> tuple[np.ndarray, int, bool]:
     """Least squares under reglab's penalty, each output column by :func:`solve_l1_quadratic`.
 
     ``mean (Xw − y)² + Σ λf_j(ρ|w_j| + (1 − ρ)w_j²)`` is ``wᵀGw − 2cᵀw + const`` plus the penalty with
-    ``l1 = λρf``, ``l2 = λ(1 − ρ)f``. Each column's factor is carried from one call to the next on the
-    same design (a path's next λ). Returns W of shape (p, k), total linear solves, success.
+    ``l1 = λρf``, ``l2 = λ(1 − ρ)f``. With a stored Gram matrix (n > 2p) or a sparse X, each column's
+    factor is carried from one call to the next on the same design (a path's next λ); a dense X without
+    one (n ≤ 2p) is solved on working sets (:func:`solve_l1_working_sets`). Returns W of shape (p, k),
+    total linear solves, success.
     """
-    cols, xty = _gram_form(d)
     l1, l2 = lam * rho * f, lam * (1.0 - rho) * f
+    if d.gram is None and not d.sparse:
+        Xs, Ys, xty, store = _working_form(d)
+        W = W0.copy()
+        total = 0
+        for k in range(W0.shape[1]):
+            W[:, k], steps, ok = solve_l1_working_sets(Xs, Ys[:, k], store, xty[:, k], l1, l2, W0[:, k],
+                                                       thresh=target, max_steps=max_steps)
+            total += steps
+            if not ok:
+                return W, total, False
+        return W, total, True
+    cols, xty = _gram_form(d)
     factors = _FACTORS.get(d)
     if factors is None:
         factors = _FACTORS[d] = [CarriedFactor() for _ in range(W0.shape[1])]
@@ -367,9 +511,6 @@ def solve_squared(d: Design, lam: float, rho: float, f: np.ndarray, W0: np.ndarr
 
 
 _ARMIJO: Final = 1e-4
-
-
-_MIN_WORKING_SET: Final = 50
 
 
 def _logistic_value_and_residual(z: np.ndarray, y: np.ndarray, s: np.ndarray | None,

@@ -11,7 +11,9 @@ with the method that suits the problem:
 - logistic / softmax loss, smooth penalty: L-BFGS (SciPy) on the smooth objective;
 - squared loss with an L1 part: the exact active-set (homotopy) method of :mod:`reglab.solvers.active_set` on
   the Gram form; binary logistic with an L1 part: proximal Newton whose subproblems that method
-  solves exactly; both give exact zeros and verify the optimality measure of their answer;
+  solves exactly; both give exact zeros and verify the optimality measure of their answer; along a
+  path on a sparse X with more samples than features (squared loss, unweighted), coordinate descent on
+  X's columns (:mod:`reglab.solvers.sparse_cd`), stopped on the same optimality measure;
 - otherwise (softmax with an L1 part, or when an exact solver fails: a singular system on the
   support, its step cap): FISTA with adaptive (gradient) restart, soft-thresholding at each step,
   so coefficients are exact zeros.
@@ -32,6 +34,7 @@ import warnings
 from typing import Any
 
 import numpy as np
+import scipy.sparse
 
 from reglab.exceptions import ConvergenceWarning
 from reglab.losses import LOSSES
@@ -181,7 +184,10 @@ def regularization_path(X: Any, y: Any, *, loss: str = "squared", penalty: str =
     Parameters
     ----------
     X : array-like or scipy sparse matrix of shape (n_samples, n_features)
-        A sparse X (CSR / CSC) is kept sparse, as in :func:`solve_linear`.
+        A sparse X (CSR / CSC) is kept sparse, as in :func:`solve_linear`. With more samples than
+        features, the squared loss, an L1 part and no sample weights, the path is solved by coordinate
+        descent on its columns (:mod:`reglab.solvers.sparse_cd`, compiled by Numba on first use), to
+        the same ``tol``.
     y : array-like of shape (n_samples,)
         Float targets for ``squared``; class labels for ``logistic`` (two classes) or
         ``cross_entropy`` (any number; encoded in sorted order).
@@ -286,6 +292,16 @@ def _path_solutions(X: np.ndarray, y: np.ndarray, *, loss: str, alphas: np.ndarr
                                                                            np.ndarray]:
     """:func:`path_solutions` and the converged flag per λ; one warning names every λ that stopped short."""
     X = as_float_design(X)
+    if _sparse_cd_applies(X, loss, alphas, l1_ratio, fit_intercept, sample_weight):
+        from reglab.solvers.sparse_cd import sparse_cd_path   # Numba's import: only when a sparse path needs it
+
+        out = sparse_cd_path(X, y, alphas, l1_ratio=l1_ratio, penalty_factor=penalty_factor,
+                             fit_intercept=fit_intercept, tol=tol, max_iter=max_iter)
+        W_all, b_all, n_iter, converged = out.coefs[:, :, None], out.intercepts[:, None], out.n_iter, out.converged
+        short = [(float(lam), float(opt)) for lam, opt, ok, it in zip(alphas, out.optimality, converged, n_iter)
+                 if not ok and it >= max_iter]
+        _warn_short(short, len(alphas), caller, tol, max_iter)
+        return W_all, b_all, n_iter, converged
     with threads_for(*X.shape):
         # one design for the whole path: the Gram matrix, its top eigenvalue (the step size) and the
         # centring are computed once, not per λ
@@ -305,14 +321,32 @@ def _path_solutions(X: np.ndarray, y: np.ndarray, *, loss: str, alphas: np.ndarr
             W_all[i], b_all[i], n_iter[i], converged[i] = W, b, sol.n_iter, sol.converged
             if not sol.converged and sol.n_iter >= max_iter:
                 short.append((float(lam), float(sol.optimality)))
-    if short:
-        named = ", ".join(f"λ={lam:.4g} ({opt:.2g})" for lam, opt in short[:5])
-        more = f" and {len(short) - 5} more" if len(short) > 5 else ""
-        worst = max(short, key=lambda t: t[1])
-        warnings.warn(f"{caller}: {len(short)} of {len(alphas)} fits stopped at max_iter={max_iter} before "
-                      f"tol={tol:g}; relative optimality reached at {named}{more}; worst {worst[1]:.3g} at "
-                      f"λ={worst[0]:.6g}. Increase max_iter.", ConvergenceWarning, stacklevel=3)
+    _warn_short(short, len(alphas), caller, tol, max_iter)
     return W_all, b_all, n_iter, converged
+
+
+def _sparse_cd_applies(X: Any, loss: str, alphas: np.ndarray, l1_ratio: float, fit_intercept: bool,
+                       sample_weight: np.ndarray | None) -> bool:
+    """Whether a path goes to coordinate descent on the sparse columns (:mod:`reglab.solvers.sparse_cd`):
+    a scipy sparse X with more samples than features, the squared loss, an L1 part at every λ, no sample
+    weights. There supports grow to hundreds of features, where the active set's dense Gram columns and
+    refactorisations cost most; with fewer samples than features a support has at most n features,
+    the active set (exact to rounding) stays, as does its refusal of a centred X with too many features."""
+    return (scipy.sparse.issparse(X) and X.shape[0] > X.shape[1] and loss == "squared" and l1_ratio > 0.0
+            and sample_weight is None
+            and len(alphas) > 0 and bool(np.all(alphas > 0)))
+
+
+def _warn_short(short: list[tuple[float, float]], n_alphas: int, caller: str, tol: float, max_iter: int) -> None:
+    """One ConvergenceWarning naming the λ (and the relative optimality reached) that stopped at max_iter."""
+    if not short:
+        return
+    named = ", ".join(f"λ={lam:.4g} ({opt:.2g})" for lam, opt in short[:5])
+    more = f" and {len(short) - 5} more" if len(short) > 5 else ""
+    worst = max(short, key=lambda t: t[1])
+    warnings.warn(f"{caller}: {len(short)} of {n_alphas} fits stopped at max_iter={max_iter} before "
+                  f"tol={tol:g}; relative optimality reached at {named}{more}; worst {worst[1]:.3g} at "
+                  f"λ={worst[0]:.6g}. Increase max_iter.", ConvergenceWarning, stacklevel=4)
 
 
 def penalty_rho(penalty: str | None, l1_ratio: float) -> float:

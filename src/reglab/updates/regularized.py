@@ -272,7 +272,6 @@ class Regularized(torch.optim.Optimizer):
         self._direction = [entry for r in BEFORE_INNER if isinstance(r, AbstractDirectionRule) for entry in by_rule[r.name]]
         self._before = [entry for r in BEFORE_INNER if isinstance(r, AbstractParameterRule) for entry in by_rule[r.name]]
         self._after = [entry for r in AFTER_INNER for entry in by_rule[r.name]]
-        self._before_inner = bool(self._direction or self._before)
         self._after_inner = bool(self._after)
         # the learning-rate group of each parameter, found once: the step reads each group's lr once
         self._group_of = {id(p): k for k, g in enumerate(self.optimizer.param_groups) for p in g["params"]}
@@ -282,6 +281,42 @@ class Regularized(torch.optim.Optimizer):
         self._plans = {stage: self._bucketed(entries)
                        for stage, entries in (("direction", self._direction), ("before", self._before),
                                               ("after", self._after))}
+        self._handoff = self._handed_to_adam()
+        self._plans["before"] = [a for a in self._plans["before"] if not (a[0] == "many" and a[3] in self._handoff)]
+        # what the step does before the inner step (a decay handed to Adam is no longer the wrapper's)
+        self._before_inner = bool(self._plans["direction"] or self._plans["before"])
+
+    def _handed_to_adam(self) -> dict[int, tuple[float, ElasticNetParts]]:
+        """The parameter groups whose decoupled L2 decay the inner Adam applies itself, with the weight decay
+        it is given and the term's parts: ``{group: (2λ, parts)}``.
+
+        ``torch.optim.Adam``/``AdamW`` with ``decoupled_weight_decay`` decay every parameter of a group by
+        ``p·(1 − lr·weight_decay)`` before their update; the fused implementation does it inside its kernel,
+        in the same pass over the parameters as the Adam update (one pass over the parameters saved), so a
+        handed-over step is ``AdamW(fused=True, weight_decay=2λ)``'s step bit for bit (on the CPU also the
+        wrapper's own pass bit for bit; a CUDA kernel may round the decay as ``AdamW(fused)`` does, which
+        can differ in the last bit from ``AdamW(foreach)``). Only fused groups are handed over: the for-loop and foreach
+        implementations decay in a separate pass as the wrapper does (and on the CPU the wrapper's pass,
+        by a 0-d tensor, is the cheaper one). A group is handed over when the decay is the lr-scaled pure
+        L2 of one term (``decay_scale="lr"``, scalar λ, no mask) on every parameter of the group, and
+        nothing else of the wrapper acts on the group's parameters before the inner step (so the order of
+        the operations is unchanged).
+        """
+        opt = self.optimizer
+        if not (self._multi_tensor and self.decay_scale == "lr" and isinstance(opt, torch.optim.Adam)):
+            return {}
+        handed: dict[int, tuple[float, ElasticNetParts]] = {}
+        before = self._plans["before"]
+        for k, group in enumerate(opt.param_groups):
+            acts = [a for a in before if (a[3] if a[0] == "many" else a[5]) == k]
+            if len(acts) != 1 or acts[0][0] != "many":
+                continue
+            _, rule, op, _, _, params, _ = acts[0]
+            if (rule.name == "decoupled" and op.l1 is None and op.l2 is not None and group.get("fused")
+                    and "decoupled_weight_decay" in group
+                    and {id(p) for p in params} == {id(p) for p in group["params"]}):
+                handed[k] = (2.0 * op.l2, op)
+        return handed
 
     _multi_tensor: bool = True
     """Apply unmasked elastic-net family terms with ``torch._foreach_*`` ops over each (term, lr group)
@@ -425,10 +460,13 @@ class Regularized(torch.optim.Optimizer):
             with torch.no_grad():
                 data_grads = self._add_penalty_grads(keep_data_grads=True)
                 self._apply_parameter_rules(self._plans["before"])
+        handed = self._hand_decay_to_adam() if self._handoff else ()
         try:
             if not (self._fold_sgd and self._folded_sgd_step()):
                 self.optimizer.step()
         finally:
+            for group, decay, decoupled in handed:  # the user's settings back
+                group["weight_decay"], group["decoupled_weight_decay"] = decay, decoupled
             for p, g in data_grads:
                 p.grad = g
         if self._after_inner:
@@ -437,6 +475,23 @@ class Regularized(torch.optim.Optimizer):
         return loss
 
     _step_hooked = torch.optim.Optimizer.profile_hook_step(_step)
+
+    def _hand_decay_to_adam(self) -> list[tuple[dict[str, Any], Any, Any]]:
+        """Give the inner Adam each handed-over group's decay for this step (see :meth:`_handed_to_adam`);
+        returns what to put back after it. A group whose own ``weight_decay`` is not 0 now is decayed here."""
+        groups = self.optimizer.param_groups
+        saved = []
+        for k, (wd, op) in self._handoff.items():
+            group = groups[k]
+            if group["weight_decay"] != 0:  # set after the wrapper was built (allow_weight_decay): decay it here
+                live = [p for p in group["params"] if p.grad is not None]
+                if live:
+                    with torch.no_grad():
+                        _foreach_decay_(op, live, float(group["lr"]))
+                continue
+            saved.append((group, group["weight_decay"], group["decoupled_weight_decay"]))
+            group["weight_decay"], group["decoupled_weight_decay"] = wd, True
+        return saved
 
     def _folded_sgd_step(self) -> bool:
         """The inner ``torch.optim.SGD`` step done here, with the numbers SGD computes, when nothing can tell

@@ -1,0 +1,55 @@
+"""Cyclic coordinate descent on a working set's Gram block: the compiled warm start of the exact solve.
+
+:func:`reglab.solvers.active_set.solve_l1_working_sets` solves each working set exactly by the
+active-set method, whose linear solves cost a Python round trip each; where the support is a large
+share of n (hundreds of features, 500×600 at 0.05·λ_max) those round trips cost more than the whole
+solve of a coordinate-descent package. A few compiled epochs of coordinate descent on the same
+block find the support (and nearly the values) first, so the exact solve starts from it and ends in
+one or two linear solves: the answer is still the active-set method's. Compiled by Numba on first
+use and cached on disk.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from reglab.solvers.sparse_cd import _violation
+
+__all__ = ["cd_gram_block"]
+
+
+@numba.njit(cache=True, nogil=True)
+def cd_gram_block(G: np.ndarray, c: np.ndarray, l1: np.ndarray, l2: np.ndarray, w: np.ndarray, thresh: float,
+                  max_epochs: int) -> int:
+    """Minimise wᵀGw − 2cᵀw + Σ l1_j|w_j| + Σ l2_j w_j² by cyclic coordinate descent, ``w`` in place.
+
+    Each coordinate's exact minimiser with the others fixed is
+    ``soft(c_j − Σ_{k≠j} G_jk w_k, l1_j/2) / (G_jj + l2_j)``; ``Gw`` is kept up to date column by
+    column. Stops after an epoch whose largest distance of ``2(c − Gw − l2∘w)`` to the subdifferential
+    of ``l1|w|`` (sparse_cd's per-coordinate ``_violation``) is ``≤ thresh``, or after ``max_epochs``. Returns the epochs run.
+    """
+    m = c.shape[0]
+    g = G @ w
+    for epoch in range(max_epochs):
+        for j in range(m):
+            d = G[j, j] + l2[j]
+            if d <= 0.0:
+                continue
+            old = w[j]
+            z = c[j] - g[j] + G[j, j] * old
+            h = 0.5 * l1[j]
+            new = (z - h) / d if z > h else ((z + h) / d if z < -h else 0.0)
+            if new != old:
+                delta = new - old
+                for k in range(m):      # G is symmetric: its row j is its column j, read contiguously
+                    g[k] += G[j, k] * delta
+                w[j] = new
+        worst = 0.0
+        for j in range(m):   # c_j − (Gw)_j is the coordinate's correlation with the residual
+            v = _violation(c[j] - g[j], w[j], l1[j], l2[j])
+            if v > worst:
+                worst = v
+        if worst <= thresh:
+            return epoch + 1
+    return max_epochs
