@@ -75,3 +75,41 @@ def test_paired_t_is_large_for_a_consistent_difference_and_zero_for_none():
     best = rng.normal(size=200)
     assert claim.paired_t(best + 0.5 + 0.1 * rng.normal(size=200), best) > 20
     assert claim.paired_t(best, best) == 0.0
+
+
+def test_every_stacked_member_computes_its_own_network_on_its_own_replicates_samples():
+    import torch
+
+    from reglab.models import mlp
+
+    g = torch.Generator().manual_seed(0)
+    inits = [mlp(5, [3], 4, generator=g, dtype=torch.float64) for _ in range(3)]
+    groups, strengths = 2, 4
+    model = claim.StackedMLPs(inits, groups, strengths)
+    with torch.no_grad():  # every member different, so a mix-up of rows would show
+        for p in model.parameters():
+            p.normal_(generator=g)
+    X = torch.randn(3, 7, 5, dtype=torch.float64, generator=g)
+    per_replicate, shared = model(X), model(X[1])
+    assert per_replicate.shape == shared.shape == (groups * 3 * strengths, 4, 7)
+    for e in range(groups):
+        for r in range(3):
+            for k in range(strengths):
+                row, member = r * strengths + k, (e * 3 + r) * strengths + k
+                w1, b1, w2, b2 = model.w1[e][row], model.b1[e][row], model.w2[e][row], model.b2[e][row]
+                for x, out in ((X[r], per_replicate), (X[1], shared)):
+                    expected = (torch.relu(x @ w1 + b1) @ w2 + b2).T
+                    torch.testing.assert_close(out[member], expected, rtol=1e-13, atol=1e-13)
+
+
+def test_a_strengths_mask_selects_that_strength_in_every_replicate_and_group():
+    import torch
+
+    from reglab.models import mlp
+
+    inits = [mlp(5, [3], 4, generator=torch.Generator().manual_seed(r), dtype=torch.float64) for r in range(3)]
+    model = claim.StackedMLPs(inits, 2, 4)
+    masks = model.strength_masks(1)
+    assert set(masks) == {"w1.0", "w1.1", "w2.0", "w2.1"}
+    for mask in masks.values():
+        assert mask[[1, 5, 9]].all() and mask.sum() == 3 * mask[0].numel()
