@@ -13,7 +13,7 @@ from reglab.claims.base import VERDICTS
 
 EXPECTED_IDS = ("stuck-weight", "l2-decay", "weak-dependence", "null-model", "init-independence", "l1-oscillation",
                 "l1-proximal", "sparsity", "adam-l2-vs-decay", "real-data",
-                "dead-units", "normalization", "tsuruoka")
+                "dead-units", "normalization", "tsuruoka", "decoupled-lr")
 
 
 def test_registry_holds_every_claim_in_report_order():

@@ -39,6 +39,7 @@ _MODULES: Final = {
     "dead-units": "dead_units",
     "normalization": "normalization",
     "tsuruoka": "tsuruoka",
+    "decoupled-lr": "decoupled_lr",
 }
 
 
