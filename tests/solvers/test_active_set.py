@@ -371,3 +371,18 @@ def test_working_set_solve_falls_back_to_its_own_start_when_the_descent_start_fa
     assert sol.converged and len(calls) >= 2
     ref = Lasso(alpha=lam / 2, fit_intercept=False, tol=1e-15, max_iter=1_000_000).fit(X, y)
     np.testing.assert_array_equal(sol.coef.ravel() == 0, ref.coef_ == 0)
+
+
+@pytest.mark.parametrize("cap", [None, 30])
+def test_working_gram_store_blocks_are_the_gram_matrix_also_when_it_starts_afresh_or_grows(monkeypatch, cap) -> None:
+    from reglab.solvers import active_set
+
+    if cap is not None:   # a store that fills, starts afresh, and must grow for a working set larger than its cap
+        monkeypatch.setattr(active_set, "_WORKING_GRAM_MAX", cap)
+    X = np.asfortranarray(np.random.default_rng(16).standard_normal((30, 90)))
+    G = X.T @ X / 30
+    store = active_set._WorkingGram(X)
+    rng = np.random.default_rng(17)
+    for size in (5, 12, 20, 40, 8, 25, 60, 3, 90):
+        ws = rng.choice(90, size, replace=False)
+        np.testing.assert_allclose(store.block(ws), G[np.ix_(ws, ws)], rtol=0, atol=1e-13)

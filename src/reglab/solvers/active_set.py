@@ -354,35 +354,56 @@ _WORKING_GRAM_MAX: Final = 4000
 class _WorkingGram:
     """G = XᵀX/n on the features that a design's working sets have held, grown block by block and kept
     across solves of the same design (a path's λ): a working set of m features costs O(n·m) per new
-    feature, never a column of all p (O(n·p)), and its square block is read from the store."""
+    feature, never a column of all p (O(n·p)), and its square block is read from the store. The store's
+    arrays are allocated once with room for all it may hold, so a new block is written in place, not
+    copied with all that is stored."""
 
     def __init__(self, X: np.ndarray) -> None:
         self.X, self.n = X, X.shape[0]
         self.slot = np.full(X.shape[1], -1, dtype=np.int64)
-        self.XS = np.empty((self.n, 0), order="F")  # the stored features' columns, by slot
-        self.G = np.empty((0, 0))
+        self.used = 0
+        self.XS = np.empty((self.n, 0), order="F")  # the stored features' columns, by slot (the first `used`)
+        self.G = np.empty((0, 0))                   # their Gram matrix (the leading used × used block)
+
+    def _room(self, need: int) -> None:
+        """Capacity for ``need`` stored features, keeping the ``used`` ones: at once all that the store
+        may hold (p features, at most ``_WORKING_GRAM_MAX``; memory is touched only where written)."""
+        if need <= self.G.shape[0]:
+            return
+        cap = max(need, min(self.X.shape[1], _WORKING_GRAM_MAX))
+        m = self.used
+        XS = np.empty((self.n, cap), order="F")
+        XS[:, :m] = self.XS[:, :m]
+        G = np.empty((cap, cap))
+        G[:m, :m] = self.G[:m, :m]
+        self.XS, self.G = XS, G
 
     def block(self, ws: np.ndarray) -> np.ndarray:
         """G[ws][:, ws], of shape (len(ws), len(ws))."""
         missing = np.unique(ws[self.slot[ws] < 0])
         if missing.size:
-            m = self.XS.shape[1]
+            m = self.used
             if m + missing.size > _WORKING_GRAM_MAX:   # start afresh with this working set
                 self.slot[self.slot >= 0] = -1
-                self.XS, self.G, m = np.empty((self.n, 0), order="F"), np.empty((0, 0)), 0
+                self.used = m = 0
                 missing = np.unique(ws)
-            Xm = np.asfortranarray(self.X[:, missing])
-            G = np.empty((m + missing.size, m + missing.size))
-            G[:m, :m] = self.G
-            cross = self.XS.T @ Xm / self.n
-            G[:m, m:] = cross
-            G[m:, :m] = cross.T
-            G[m:, m:] = Xm.T @ Xm / self.n
-            self.G = G
-            self.XS = np.concatenate([self.XS, Xm], axis=1)
-            self.slot[missing] = np.arange(m, m + missing.size)
+            end = m + missing.size
+            self._room(end)
+            Xm = self.XS[:, m:end]
+            Xm[...] = self.X[:, missing]
+            G = self.G
+            if m:
+                cross = self.XS[:, :m].T @ Xm
+                cross /= self.n
+                G[:m, m:end] = cross
+                G[m:end, :m] = cross.T
+            square = Xm.T @ Xm
+            square /= self.n
+            G[m:end, m:end] = square
+            self.slot[missing] = np.arange(m, end)
+            self.used = end
         at = self.slot[ws]
-        return self.G[np.ix_(at, at)]
+        return self.G[:self.used, :self.used][at][:, at]   # rows, then columns: twice as fast as one np.ix_
 
 
 def solve_l1_working_sets(X: np.ndarray, y: np.ndarray, store: _WorkingGram, c: np.ndarray, l1: np.ndarray,
