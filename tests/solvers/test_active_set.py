@@ -386,3 +386,16 @@ def test_working_gram_store_blocks_are_the_gram_matrix_also_when_it_starts_afres
     for size in (5, 12, 20, 40, 8, 25, 60, 3, 90):
         ws = rng.choice(90, size, replace=False)
         np.testing.assert_allclose(store.block(ws), G[np.ix_(ws, ws)], rtol=0, atol=1e-13)
+
+
+@pytest.mark.parametrize("epochs", [1, 3])
+def test_working_sets_whose_descent_stops_at_its_cap_are_finished_exactly_and_equal_sklearn(monkeypatch, epochs) -> None:
+    # a round whose coordinate descent does not meet the threshold within its cap of epochs is finished by
+    # the active-set method at once, not after the outside check; the answer is the same optimum
+    from reglab.solvers import active_set
+
+    monkeypatch.setattr(active_set, "_CD_EPOCHS", epochs)
+    rng = np.random.default_rng(18)
+    X = _ar1(120, 150, 0.6, seed=19)
+    y = X @ (rng.standard_normal(150) * (rng.random(150) < 0.2)) + 0.3 * rng.standard_normal(120)
+    assert np.count_nonzero(_assert_lasso_equals_sklearns(X, y, 0.05 * alpha_max(X, y, fit_intercept=False))) > 20

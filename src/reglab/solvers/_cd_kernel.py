@@ -1,12 +1,12 @@
-"""Cyclic coordinate descent on a working set's Gram block: the compiled warm start of the exact solve.
+"""Cyclic coordinate descent on a working set's Gram block: the compiled inner solve of the working sets.
 
-:func:`reglab.solvers.active_set.solve_l1_working_sets` solves each working set exactly by the
+:func:`reglab.solvers.active_set.solve_l1_working_sets` minimises each working set's problem by these
+epochs, to the optimality threshold, and only the last working set's point is finished by the exact
 active-set method, whose linear solves cost a Python round trip each; where the support is a large
-share of n (hundreds of features, 500×600 at 0.05·λ_max) those round trips cost more than the whole
-solve of a coordinate-descent package. A few compiled epochs of coordinate descent on the same
-block find the support (and nearly the values) first, so the exact solve starts from it and ends in
-one or two linear solves: the answer is still the active-set method's. Compiled by Numba on first
-use and cached on disk.
+share of n (hundreds of features, 500×600 at 0.05·λ_max) an exact solve per working set cost more
+than the whole solve of a coordinate-descent package. Started from the descent's point the exact
+solve is on (nearly) the right support and ends in one or two linear solves: the answer is still
+the active-set method's. Compiled by Numba on first use and cached on disk.
 """
 
 from __future__ import annotations

@@ -413,11 +413,16 @@ def solve_l1_working_sets(X: np.ndarray, y: np.ndarray, store: _WorkingGram, c: 
 
     Each round checks the optimality condition of every coordinate from the residual (one pass over
     X: ``Xᵀ(y − Xw)/n``), takes the support and the largest violators (as many as twice the support,
-    at least 50; celer's working sets) and solves the problem restricted to them exactly by the
-    active-set method on their Gram block; a coordinate outside the working set stays at zero. The
-    restricted problem's conditions are the whole problem's on the working set, so the rounds stop
-    when no coordinate outside it violates its condition by more than ``thresh``. Returns
-    :func:`solve_l1_quadratic`'s ``(w, steps, ok)``.
+    at least 50; celer's working sets) and minimises the problem restricted to them by compiled
+    coordinate descent on their Gram block (:func:`reglab.solvers._cd_kernel.cd_gram_block`) until its
+    conditions on the working set hold to ``thresh``; a coordinate outside the working set stays at
+    zero. The restricted problem's conditions are the whole problem's on the working set, so when no
+    coordinate outside it violates its condition by more than ``thresh`` the descent's point is
+    finished by the active-set method on the same block (from there, one or two linear solves: the
+    answer is exact to rounding, as :func:`solve_l1_quadratic`'s), and the rounds stop once no
+    coordinate outside the exact answer's working set violates. A descent that does not meet
+    ``thresh`` within ``_CD_EPOCHS`` epochs is finished by the active-set method at once. Returns
+    :func:`solve_l1_quadratic`'s ``(w, steps, ok)``; a descent round counts one step.
 
     Examples
     --------
@@ -427,10 +432,13 @@ def solve_l1_working_sets(X: np.ndarray, y: np.ndarray, store: _WorkingGram, c: 
     >>> ok, {0, 1} <= set(np.flatnonzero(w).tolist())    # y's two features are in the support
     (True, True)
     """
+    from reglab.solvers._cd_kernel import cd_gram_block
+
     n = X.shape[0]
     w = np.array(w0, dtype=np.float64)
     steps = 0
-    solved = False                  # a round has solved the working set: its conditions hold
+    exact = False                   # w is the active-set method's answer on its working set: its conditions hold
+    descended = None                # (ws, G, start) of a round whose descent met thresh on ws, not yet made exact
     while True:
         support = np.flatnonzero(w)
         r = y - X[:, support] @ w[support] if support.size else y
@@ -439,9 +447,23 @@ def solve_l1_working_sets(X: np.ndarray, y: np.ndarray, store: _WorkingGram, c: 
         viol = 2.0 * np.abs(q) - l1
         viol[support] = -np.inf
         outside = np.flatnonzero(viol > thresh)
-        on_support = float(np.abs(2.0 * q[support] - l1[support] * np.sign(w[support])).max()) if support.size else 0.0
-        if outside.size == 0 and (solved or on_support <= thresh):
-            return w, steps, True
+        if outside.size == 0:
+            if exact:
+                return w, steps, True
+            if descended is None:   # the warm start: done if optimal on its support, else a round on it
+                on_support = float(np.abs(2.0 * q[support] - l1[support] * np.sign(w[support])).max()) \
+                    if support.size else 0.0
+                if on_support <= thresh:
+                    return w, steps, True
+            else:                   # the descent's point is optimal to thresh: made exact on its block
+                ws, G, start = descended
+                w, taken, ok = _exact_on_block(G, ws, c, l1, l2, w, start, n, thresh=thresh,
+                                               max_steps=max(max_steps - steps, 1))
+                steps += max(taken, 1)
+                if not ok:
+                    return w, steps, False
+                exact, descended = True, None
+                continue
         if steps >= max_steps:
             return w, steps, False
         size = max(_MIN_WORKING_SET, 2 * support.size)
@@ -449,37 +471,42 @@ def solve_l1_working_sets(X: np.ndarray, y: np.ndarray, store: _WorkingGram, c: 
             outside = outside[np.argpartition(-viol[outside], size - 1)[:size]]
         ws = np.concatenate([support, outside])
         G = store.block(ws)
-        v, taken, ok = _solve_from_cd_start(G, c[ws], l1[ws], l2[ws], w[ws], n, thresh=thresh,
-                                            max_steps=max(max_steps - steps, 1))
-        steps += max(taken, 1)
+        start = w[ws]
+        v = start.copy()
+        epochs = cd_gram_block(G, c[ws], l1[ws], l2[ws], v, thresh, _CD_EPOCHS)
+        steps += 1
         w = np.zeros_like(w)
         w[ws] = v
-        if not ok:
-            return w, steps, False
-        solved = True
+        exact, descended = False, (ws, G, start)
+        if epochs >= _CD_EPOCHS:    # the descent stopped at its cap: the active-set method finishes the round
+            w, taken, ok = _exact_on_block(G, ws, c, l1, l2, w, start, n, thresh=thresh,
+                                           max_steps=max(max_steps - steps, 1))
+            steps += taken
+            if not ok:
+                return w, steps, False
+            exact, descended = True, None
 
 
-# compiled coordinate-descent epochs before a working set's exact solve (a cap: the exact solve finishes)
+# compiled coordinate-descent epochs of a working set's round (a cap: the active-set method finishes)
 _CD_EPOCHS: Final = 50
 
 
-def _solve_from_cd_start(G: np.ndarray, c: np.ndarray, l1: np.ndarray, l2: np.ndarray, w0: np.ndarray, n: int, *,
-                         thresh: float, max_steps: int) -> tuple[np.ndarray, int, bool]:
-    """:func:`solve_l1_quadratic` on the block ``G`` from where a few compiled coordinate-descent epochs
-    (:func:`reglab.solvers._cd_kernel.cd_gram_block`) end: the exact solve then starts on (nearly) the
-    support and needs few linear solves, each a Python round trip. The answer is the exact solve's.
-    From ``w0`` itself when the epochs end on n or more features (a singular support) or their start
-    fails."""
-    from reglab.solvers._cd_kernel import cd_gram_block
-
-    start = np.array(w0, dtype=np.float64)
-    cd_gram_block(G, c, l1, l2, start, thresh, _CD_EPOCHS)
+def _exact_on_block(G: np.ndarray, ws: np.ndarray, c: np.ndarray, l1: np.ndarray, l2: np.ndarray, w: np.ndarray,
+                    start: np.ndarray, n: int, *, thresh: float, max_steps: int) -> tuple[np.ndarray, int, bool]:
+    """:func:`solve_l1_quadratic` on the working set ``ws`` (Gram block ``G``) from ``w[ws]``, where a
+    round's coordinate descent ended: the exact solve then starts on (nearly) the support and needs
+    few linear solves, each a Python round trip. From the round's ``start`` itself when the descent
+    ended on n or more features (a singular support) or the solve from its point fails. Returns the
+    whole vector (zero outside ``ws``), the linear solves and success."""
     cols = gram_columns(G)
-    if np.count_nonzero(start) < n:
-        v, taken, ok = solve_l1_quadratic(cols, c, l1, l2, start, thresh=thresh, max_steps=max_steps)
+    cw, l1w, l2w, v = c[ws], l1[ws], l2[ws], w[ws]
+    out = np.zeros_like(w)
+    if np.count_nonzero(v) < n:
+        out[ws], taken, ok = solve_l1_quadratic(cols, cw, l1w, l2w, v, thresh=thresh, max_steps=max_steps)
         if ok:
-            return v, taken, ok
-    return solve_l1_quadratic(cols, c, l1, l2, w0, thresh=thresh, max_steps=max_steps)
+            return out, taken, ok
+    out[ws], taken, ok = solve_l1_quadratic(cols, cw, l1w, l2w, start, thresh=thresh, max_steps=max_steps)
+    return out, taken, ok
 
 
 # per dense design without a stored Gram matrix: √S·X, √S·Y, Xᵀy/n and the working sets' Gram store
