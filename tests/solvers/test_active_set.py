@@ -399,3 +399,14 @@ def test_working_sets_whose_descent_stops_at_its_cap_are_finished_exactly_and_eq
     X = _ar1(120, 150, 0.6, seed=19)
     y = X @ (rng.standard_normal(150) * (rng.random(150) < 0.2)) + 0.3 * rng.standard_normal(120)
     assert np.count_nonzero(_assert_lasso_equals_sklearns(X, y, 0.05 * alpha_max(X, y, fit_intercept=False))) > 20
+
+
+def test_working_gram_store_blocks_are_symmetric_and_in_c_order() -> None:
+    from reglab.solvers import active_set
+
+    X = np.asfortranarray(np.random.default_rng(20).standard_normal((30, 90)))
+    store = active_set._WorkingGram(X)
+    store.block(np.arange(10))
+    B = store.block(np.array([40, 3, 17, 80, 5, 62]))
+    assert B.flags.c_contiguous         # the compiled descent's layout (a strided block compiles a slower kernel)
+    np.testing.assert_array_equal(B, B.T)
