@@ -386,6 +386,11 @@ def test_working_gram_store_blocks_are_the_gram_matrix_also_when_it_starts_afres
     for size in (5, 12, 20, 40, 8, 25, 60, 3, 90):
         ws = rng.choice(90, size, replace=False)
         np.testing.assert_allclose(store.block(ws), G[np.ix_(ws, ws)], rtol=0, atol=1e-13)
+        y, w = rng.standard_normal(30), np.zeros(90)
+        for support in (ws[: size // 2], rng.choice(90, 7, replace=False)):   # stored, and (mostly) not
+            w[:] = 0.0
+            w[support] = rng.standard_normal(support.size)
+            np.testing.assert_allclose(store.residual(y, w, np.sort(support)), y - X @ w, rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("epochs", [1, 3])

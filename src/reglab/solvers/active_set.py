@@ -378,6 +378,18 @@ class _WorkingGram:
         G[:m, :m] = self.G[:m, :m]
         self.XS, self.G = XS, G
 
+    def residual(self, y: np.ndarray, w: np.ndarray, support: np.ndarray) -> np.ndarray:
+        """y − Xw for w non-zero on ``support`` only: from the stored columns (contiguous, no gather of X's
+        columns) when they hold the support, as after a working set's round."""
+        if support.size == 0:
+            return y
+        at = self.slot[support]
+        if at.min() < 0:
+            return y - self.X[:, support] @ w[support]
+        v = np.zeros(self.used)
+        v[at] = w[support]
+        return y - self.XS[:, :self.used] @ v
+
     def block(self, ws: np.ndarray) -> np.ndarray:
         """G[ws][:, ws], of shape (len(ws), len(ws))."""
         missing = np.unique(ws[self.slot[ws] < 0])
@@ -444,7 +456,7 @@ def solve_l1_working_sets(X: np.ndarray, y: np.ndarray, store: _WorkingGram, c: 
     descended = None                # (ws, G, start) of a round whose descent met thresh on ws, not yet made exact
     while True:
         support = np.flatnonzero(w)
-        r = y - X[:, support] @ w[support] if support.size else y
+        r = store.residual(y, w, support)
         q = X.T @ r / n - l2 * w    # −½ the smooth part's gradient
         # distance of 2q_j to the subdifferential of l1_j|w_j|: [−l1_j, l1_j] at 0, l1_j·sign(w_j) elsewhere
         viol = 2.0 * np.abs(q) - l1
