@@ -415,3 +415,13 @@ def test_working_gram_store_blocks_are_symmetric_and_in_c_order() -> None:
     B = store.block(np.array([40, 3, 17, 80, 5, 62]))
     assert B.flags.c_contiguous         # the compiled descent's layout (a strided block compiles a slower kernel)
     np.testing.assert_array_equal(B, B.T)
+
+
+def test_gather_block_is_numpys_fancy_index_in_c_order() -> None:
+    from reglab.solvers._cd_kernel import gather_block
+
+    G = np.random.default_rng(22).standard_normal((12, 12))
+    at = np.array([7, 0, 11, 3, 3, 5])
+    B = gather_block(G, at)
+    assert B.flags.c_contiguous
+    np.testing.assert_array_equal(B, G[np.ix_(at, at)])

@@ -414,11 +414,9 @@ class _WorkingGram:
             G[m:end, m:end] = square
             self.slot[missing] = np.arange(m, end)
             self.used = end
-        at = self.slot[ws]
-        # rows, then columns: twice as fast as one np.ix_ gather; its result is in Fortran order, and the
-        # block is symmetric (each cross block is stored with its transpose), so its transpose is the
-        # block in C order, as the compiled descent reads it
-        return self.G[:self.used, :self.used][at][:, at].T
+        from reglab.solvers._cd_kernel import gather_block
+
+        return gather_block(self.G, self.slot[ws])   # in C order, as the compiled descent reads it
 
 
 def solve_l1_working_sets(X: np.ndarray, y: np.ndarray, store: _WorkingGram, c: np.ndarray, l1: np.ndarray,
