@@ -373,20 +373,21 @@ def test_working_set_solve_falls_back_to_its_own_start_when_the_descent_start_fa
     np.testing.assert_array_equal(sol.coef.ravel() == 0, ref.coef_ == 0)
 
 
-@pytest.mark.parametrize("cap", [None, 30])
-def test_working_gram_store_blocks_are_the_gram_matrix_also_when_it_starts_afresh_or_grows(monkeypatch, cap) -> None:
+@pytest.mark.parametrize(("n", "cap"), [(30, None), (30, 30), (10, None)])
+def test_working_gram_store_blocks_are_the_gram_matrix_also_when_it_starts_afresh_or_grows(monkeypatch, n, cap) -> None:
     from reglab.solvers import active_set
 
     if cap is not None:   # a store that fills, starts afresh, and must grow for a working set larger than its cap
         monkeypatch.setattr(active_set, "_WORKING_GRAM_MAX", cap)
-    X = np.asfortranarray(np.random.default_rng(16).standard_normal((30, 90)))
-    G = X.T @ X / 30
+    # n = 10: the store starts with room for 4n = 40 features and doubles
+    X = np.asfortranarray(np.random.default_rng(16).standard_normal((n, 90)))
+    G = X.T @ X / n
     store = active_set._WorkingGram(X)
     rng = np.random.default_rng(17)
     for size in (5, 12, 20, 40, 8, 25, 60, 3, 90):
         ws = rng.choice(90, size, replace=False)
         np.testing.assert_allclose(store.block(ws), G[np.ix_(ws, ws)], rtol=0, atol=1e-13)
-        y, w = rng.standard_normal(30), np.zeros(90)
+        y, w = rng.standard_normal(n), np.zeros(90)
         for support in (ws[: size // 2], rng.choice(90, 7, replace=False)):   # stored, and (mostly) not
             w[:] = 0.0
             w[support] = rng.standard_normal(support.size)

@@ -355,7 +355,7 @@ class _WorkingGram:
     """G = XᵀX/n on the features that a design's working sets have held, grown block by block and kept
     across solves of the same design (a path's λ): a working set of m features costs O(n·m) per new
     feature, never a column of all p (O(n·p)), and its square block is read from the store. The store's
-    arrays are allocated once with room for all it may hold, so a new block is written in place, not
+    arrays are allocated with room to grow (see ``_room``), so a new block is written in place, not
     copied with all that is stored."""
 
     def __init__(self, X: np.ndarray) -> None:
@@ -366,11 +366,13 @@ class _WorkingGram:
         self.G = np.empty((0, 0))                   # their Gram matrix (the leading used × used block)
 
     def _room(self, need: int) -> None:
-        """Capacity for ``need`` stored features, keeping the ``used`` ones: at once all that the store
-        may hold (p features, at most ``_WORKING_GRAM_MAX``; memory is touched only where written)."""
+        """Capacity for ``need`` stored features, keeping the ``used`` ones: first 4n (a support has at most
+        n features; a few working sets' worth), then doubling, never more than p or ``_WORKING_GRAM_MAX``
+        unless one working set needs it. Not all of p at once: a large fresh array costs its page faults
+        (zeroed huge pages) where the block writes, and a solve of p ≫ n touches a small part of it."""
         if need <= self.G.shape[0]:
             return
-        cap = max(need, min(self.X.shape[1], _WORKING_GRAM_MAX))
+        cap = max(need, min(self.X.shape[1], _WORKING_GRAM_MAX, max(2 * self.G.shape[0], 4 * self.n, 64)))
         m = self.used
         XS = np.empty((self.n, cap), order="F")
         XS[:, :m] = self.XS[:, :m]
