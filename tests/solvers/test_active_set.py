@@ -371,3 +371,58 @@ def test_working_set_solve_falls_back_to_its_own_start_when_the_descent_start_fa
     assert sol.converged and len(calls) >= 2
     ref = Lasso(alpha=lam / 2, fit_intercept=False, tol=1e-15, max_iter=1_000_000).fit(X, y)
     np.testing.assert_array_equal(sol.coef.ravel() == 0, ref.coef_ == 0)
+
+
+@pytest.mark.parametrize(("n", "cap"), [(30, None), (30, 30), (10, None)])
+def test_working_gram_store_blocks_are_the_gram_matrix_also_when_it_starts_afresh_or_grows(monkeypatch, n, cap) -> None:
+    from reglab.solvers import active_set
+
+    if cap is not None:   # a store that fills, starts afresh, and must grow for a working set larger than its cap
+        monkeypatch.setattr(active_set, "_WORKING_GRAM_MAX", cap)
+    # n = 10: the store starts with room for 4n = 40 features and doubles
+    X = np.asfortranarray(np.random.default_rng(16).standard_normal((n, 90)))
+    G = X.T @ X / n
+    store = active_set._WorkingGram(X)
+    rng = np.random.default_rng(17)
+    for size in (5, 12, 20, 40, 8, 25, 60, 3, 90):
+        ws = rng.choice(90, size, replace=False)
+        np.testing.assert_allclose(store.block(ws), G[np.ix_(ws, ws)], rtol=0, atol=1e-13)
+        y, w = rng.standard_normal(n), np.zeros(90)
+        for support in (ws[: size // 2], rng.choice(90, 7, replace=False)):   # stored, and (mostly) not
+            w[:] = 0.0
+            w[support] = rng.standard_normal(support.size)
+            np.testing.assert_allclose(store.residual(y, w, np.sort(support)), y - X @ w, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("epochs", [1, 3])
+def test_working_sets_whose_descent_stops_at_its_cap_are_finished_exactly_and_equal_sklearn(monkeypatch, epochs) -> None:
+    # a round whose coordinate descent does not meet the threshold within its cap of epochs is finished by
+    # the active-set method at once, not after the outside check; the answer is the same optimum
+    from reglab.solvers import active_set
+
+    monkeypatch.setattr(active_set, "_CD_EPOCHS", epochs)
+    rng = np.random.default_rng(18)
+    X = _ar1(120, 150, 0.6, seed=19)
+    y = X @ (rng.standard_normal(150) * (rng.random(150) < 0.2)) + 0.3 * rng.standard_normal(120)
+    assert np.count_nonzero(_assert_lasso_equals_sklearns(X, y, 0.05 * alpha_max(X, y, fit_intercept=False))) > 20
+
+
+def test_working_gram_store_blocks_are_symmetric_and_in_c_order() -> None:
+    from reglab.solvers import active_set
+
+    X = np.asfortranarray(np.random.default_rng(20).standard_normal((30, 90)))
+    store = active_set._WorkingGram(X)
+    store.block(np.arange(10))
+    B = store.block(np.array([40, 3, 17, 80, 5, 62]))
+    assert B.flags.c_contiguous         # the compiled descent's layout (a strided block compiles a slower kernel)
+    np.testing.assert_array_equal(B, B.T)
+
+
+def test_gather_block_is_numpys_fancy_index_in_c_order() -> None:
+    from reglab.solvers._cd_kernel import gather_block
+
+    G = np.random.default_rng(22).standard_normal((12, 12))
+    at = np.array([7, 0, 11, 3, 3, 5])
+    B = gather_block(G, at)
+    assert B.flags.c_contiguous
+    np.testing.assert_array_equal(B, G[np.ix_(at, at)])

@@ -73,3 +73,22 @@ def test_the_two_sample_weight_contracts_differ_only_after_the_check() -> None:
     assert raw.dtype == torch.float64 and raw.tolist() == [1.0, 3.0, 0.0]
     assert normalize_sample_weight([1.0, 3.0, 0.0], 3).tolist() == [0.75, 2.25, 0.0]  # mean 1
     assert normalize_sample_weight([2.0, 2.0, 2.0], 3) is None
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("intercept", [False, True])
+def test_optimality_scale_is_the_largest_loss_gradient_at_zero(sparse: bool, weighted: bool, intercept: bool) -> None:
+    # the squared loss's shortcut (one product XᵀSY) against the loss's own gradient at W = 0
+    import scipy.sparse
+
+    from reglab.solvers.design import Design
+    from reglab.solvers.linear import optimality_scale
+
+    rng = np.random.default_rng(21)
+    X = rng.standard_normal((40, 90)) * (rng.random((40, 90)) < 0.3)
+    y = rng.standard_normal(40) + 3.0
+    s = rng.integers(1, 4, 40).astype(float) if weighted else None
+    d = Design(scipy.sparse.csc_matrix(X) if sparse else X, y, "squared", intercept, s)
+    _, g0W, _ = d.loss_grad(np.zeros((d.p, d.k)), np.zeros(d.k))
+    assert optimality_scale(d) == pytest.approx(float(np.abs(g0W).max()), rel=1e-12)

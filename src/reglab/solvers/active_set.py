@@ -354,35 +354,71 @@ _WORKING_GRAM_MAX: Final = 4000
 class _WorkingGram:
     """G = XᵀX/n on the features that a design's working sets have held, grown block by block and kept
     across solves of the same design (a path's λ): a working set of m features costs O(n·m) per new
-    feature, never a column of all p (O(n·p)), and its square block is read from the store."""
+    feature, never a column of all p (O(n·p)), and its square block is read from the store. The store's
+    arrays are allocated with room to grow (see ``_room``), so a new block is written in place, not
+    copied with all that is stored."""
 
     def __init__(self, X: np.ndarray) -> None:
         self.X, self.n = X, X.shape[0]
         self.slot = np.full(X.shape[1], -1, dtype=np.int64)
-        self.XS = np.empty((self.n, 0), order="F")  # the stored features' columns, by slot
-        self.G = np.empty((0, 0))
+        self.used = 0
+        self.XS = np.empty((self.n, 0), order="F")  # the stored features' columns, by slot (the first `used`)
+        self.G = np.empty((0, 0))                   # their Gram matrix (the leading used × used block)
+
+    def _room(self, need: int) -> None:
+        """Capacity for ``need`` stored features, keeping the ``used`` ones: first 4n (a support has at most
+        n features; a few working sets' worth), then doubling, never more than p or ``_WORKING_GRAM_MAX``
+        unless one working set needs it. Not all of p at once: a large fresh array costs its page faults
+        (zeroed huge pages) where the block writes, and a solve of p ≫ n touches a small part of it."""
+        if need <= self.G.shape[0]:
+            return
+        cap = max(need, min(self.X.shape[1], _WORKING_GRAM_MAX, max(2 * self.G.shape[0], 4 * self.n, 64)))
+        m = self.used
+        XS = np.empty((self.n, cap), order="F")
+        XS[:, :m] = self.XS[:, :m]
+        G = np.empty((cap, cap))
+        G[:m, :m] = self.G[:m, :m]
+        self.XS, self.G = XS, G
+
+    def residual(self, y: np.ndarray, w: np.ndarray, support: np.ndarray) -> np.ndarray:
+        """y − Xw for w non-zero on ``support`` only: from the stored columns (contiguous, no gather of X's
+        columns) when they hold the support, as after a working set's round."""
+        if support.size == 0:
+            return y
+        at = self.slot[support]
+        if at.min() < 0:
+            return y - self.X[:, support] @ w[support]
+        v = np.zeros(self.used)
+        v[at] = w[support]
+        return y - self.XS[:, :self.used] @ v
 
     def block(self, ws: np.ndarray) -> np.ndarray:
         """G[ws][:, ws], of shape (len(ws), len(ws))."""
         missing = np.unique(ws[self.slot[ws] < 0])
         if missing.size:
-            m = self.XS.shape[1]
+            m = self.used
             if m + missing.size > _WORKING_GRAM_MAX:   # start afresh with this working set
                 self.slot[self.slot >= 0] = -1
-                self.XS, self.G, m = np.empty((self.n, 0), order="F"), np.empty((0, 0)), 0
+                self.used = m = 0
                 missing = np.unique(ws)
-            Xm = np.asfortranarray(self.X[:, missing])
-            G = np.empty((m + missing.size, m + missing.size))
-            G[:m, :m] = self.G
-            cross = self.XS.T @ Xm / self.n
-            G[:m, m:] = cross
-            G[m:, :m] = cross.T
-            G[m:, m:] = Xm.T @ Xm / self.n
-            self.G = G
-            self.XS = np.concatenate([self.XS, Xm], axis=1)
-            self.slot[missing] = np.arange(m, m + missing.size)
-        at = self.slot[ws]
-        return self.G[np.ix_(at, at)]
+            end = m + missing.size
+            self._room(end)
+            Xm = self.XS[:, m:end]
+            Xm[...] = self.X[:, missing]
+            G = self.G
+            if m:
+                cross = self.XS[:, :m].T @ Xm
+                cross /= self.n
+                G[:m, m:end] = cross
+                G[m:end, :m] = cross.T
+            square = Xm.T @ Xm
+            square /= self.n
+            G[m:end, m:end] = square
+            self.slot[missing] = np.arange(m, end)
+            self.used = end
+        from reglab.solvers._cd_kernel import gather_block
+
+        return gather_block(self.G, self.slot[ws])   # in C order, as the compiled descent reads it
 
 
 def solve_l1_working_sets(X: np.ndarray, y: np.ndarray, store: _WorkingGram, c: np.ndarray, l1: np.ndarray,
@@ -392,11 +428,16 @@ def solve_l1_working_sets(X: np.ndarray, y: np.ndarray, store: _WorkingGram, c: 
 
     Each round checks the optimality condition of every coordinate from the residual (one pass over
     X: ``Xᵀ(y − Xw)/n``), takes the support and the largest violators (as many as twice the support,
-    at least 50; celer's working sets) and solves the problem restricted to them exactly by the
-    active-set method on their Gram block; a coordinate outside the working set stays at zero. The
-    restricted problem's conditions are the whole problem's on the working set, so the rounds stop
-    when no coordinate outside it violates its condition by more than ``thresh``. Returns
-    :func:`solve_l1_quadratic`'s ``(w, steps, ok)``.
+    at least 50; celer's working sets) and minimises the problem restricted to them by compiled
+    coordinate descent on their Gram block (:func:`reglab.solvers._cd_kernel.cd_gram_block`) until its
+    conditions on the working set hold to ``thresh``; a coordinate outside the working set stays at
+    zero. The restricted problem's conditions are the whole problem's on the working set, so when no
+    coordinate outside it violates its condition by more than ``thresh`` the descent's point is
+    finished by the active-set method on the same block (from there, one or two linear solves: the
+    answer is exact to rounding, as :func:`solve_l1_quadratic`'s), and the rounds stop once no
+    coordinate outside the exact answer's working set violates. A descent that does not meet
+    ``thresh`` within ``_CD_EPOCHS`` epochs is finished by the active-set method at once. Returns
+    :func:`solve_l1_quadratic`'s ``(w, steps, ok)``; a descent round counts one step.
 
     Examples
     --------
@@ -406,21 +447,38 @@ def solve_l1_working_sets(X: np.ndarray, y: np.ndarray, store: _WorkingGram, c: 
     >>> ok, {0, 1} <= set(np.flatnonzero(w).tolist())    # y's two features are in the support
     (True, True)
     """
+    from reglab.solvers._cd_kernel import cd_gram_block
+
     n = X.shape[0]
     w = np.array(w0, dtype=np.float64)
     steps = 0
-    solved = False                  # a round has solved the working set: its conditions hold
+    exact = False                   # w is the active-set method's answer on its working set: its conditions hold
+    descended = None                # (ws, G, start) of a round whose descent met thresh on ws, not yet made exact
     while True:
         support = np.flatnonzero(w)
-        r = y - X[:, support] @ w[support] if support.size else y
+        r = store.residual(y, w, support)
         q = X.T @ r / n - l2 * w    # −½ the smooth part's gradient
         # distance of 2q_j to the subdifferential of l1_j|w_j|: [−l1_j, l1_j] at 0, l1_j·sign(w_j) elsewhere
         viol = 2.0 * np.abs(q) - l1
         viol[support] = -np.inf
         outside = np.flatnonzero(viol > thresh)
-        on_support = float(np.abs(2.0 * q[support] - l1[support] * np.sign(w[support])).max()) if support.size else 0.0
-        if outside.size == 0 and (solved or on_support <= thresh):
-            return w, steps, True
+        if outside.size == 0:
+            if exact:
+                return w, steps, True
+            if descended is None:   # the warm start: done if optimal on its support, else a round on it
+                on_support = float(np.abs(2.0 * q[support] - l1[support] * np.sign(w[support])).max()) \
+                    if support.size else 0.0
+                if on_support <= thresh:
+                    return w, steps, True
+            else:                   # the descent's point is optimal to thresh: made exact on its block
+                ws, G, start = descended
+                w, taken, ok = _exact_on_block(G, ws, c, l1, l2, w, start, n, thresh=thresh,
+                                               max_steps=max(max_steps - steps, 1))
+                steps += max(taken, 1)
+                if not ok:
+                    return w, steps, False
+                exact, descended = True, None
+                continue
         if steps >= max_steps:
             return w, steps, False
         size = max(_MIN_WORKING_SET, 2 * support.size)
@@ -428,37 +486,42 @@ def solve_l1_working_sets(X: np.ndarray, y: np.ndarray, store: _WorkingGram, c: 
             outside = outside[np.argpartition(-viol[outside], size - 1)[:size]]
         ws = np.concatenate([support, outside])
         G = store.block(ws)
-        v, taken, ok = _solve_from_cd_start(G, c[ws], l1[ws], l2[ws], w[ws], n, thresh=thresh,
-                                            max_steps=max(max_steps - steps, 1))
-        steps += max(taken, 1)
+        start = w[ws]
+        v = start.copy()
+        epochs = cd_gram_block(G, c[ws], l1[ws], l2[ws], v, thresh, _CD_EPOCHS)
+        steps += 1
         w = np.zeros_like(w)
         w[ws] = v
-        if not ok:
-            return w, steps, False
-        solved = True
+        exact, descended = False, (ws, G, start)
+        if epochs >= _CD_EPOCHS:    # the descent stopped at its cap: the active-set method finishes the round
+            w, taken, ok = _exact_on_block(G, ws, c, l1, l2, w, start, n, thresh=thresh,
+                                           max_steps=max(max_steps - steps, 1))
+            steps += taken
+            if not ok:
+                return w, steps, False
+            exact, descended = True, None
 
 
-# compiled coordinate-descent epochs before a working set's exact solve (a cap: the exact solve finishes)
+# compiled coordinate-descent epochs of a working set's round (a cap: the active-set method finishes)
 _CD_EPOCHS: Final = 50
 
 
-def _solve_from_cd_start(G: np.ndarray, c: np.ndarray, l1: np.ndarray, l2: np.ndarray, w0: np.ndarray, n: int, *,
-                         thresh: float, max_steps: int) -> tuple[np.ndarray, int, bool]:
-    """:func:`solve_l1_quadratic` on the block ``G`` from where a few compiled coordinate-descent epochs
-    (:func:`reglab.solvers._cd_kernel.cd_gram_block`) end: the exact solve then starts on (nearly) the
-    support and needs few linear solves, each a Python round trip. The answer is the exact solve's.
-    From ``w0`` itself when the epochs end on n or more features (a singular support) or their start
-    fails."""
-    from reglab.solvers._cd_kernel import cd_gram_block
-
-    start = np.array(w0, dtype=np.float64)
-    cd_gram_block(G, c, l1, l2, start, thresh, _CD_EPOCHS)
+def _exact_on_block(G: np.ndarray, ws: np.ndarray, c: np.ndarray, l1: np.ndarray, l2: np.ndarray, w: np.ndarray,
+                    start: np.ndarray, n: int, *, thresh: float, max_steps: int) -> tuple[np.ndarray, int, bool]:
+    """:func:`solve_l1_quadratic` on the working set ``ws`` (Gram block ``G``) from ``w[ws]``, where a
+    round's coordinate descent ended: the exact solve then starts on (nearly) the support and needs
+    few linear solves, each a Python round trip. From the round's ``start`` itself when the descent
+    ended on n or more features (a singular support) or the solve from its point fails. Returns the
+    whole vector (zero outside ``ws``), the linear solves and success."""
     cols = gram_columns(G)
-    if np.count_nonzero(start) < n:
-        v, taken, ok = solve_l1_quadratic(cols, c, l1, l2, start, thresh=thresh, max_steps=max_steps)
+    cw, l1w, l2w, v = c[ws], l1[ws], l2[ws], w[ws]
+    out = np.zeros_like(w)
+    if np.count_nonzero(v) < n:
+        out[ws], taken, ok = solve_l1_quadratic(cols, cw, l1w, l2w, v, thresh=thresh, max_steps=max_steps)
         if ok:
-            return v, taken, ok
-    return solve_l1_quadratic(cols, c, l1, l2, w0, thresh=thresh, max_steps=max_steps)
+            return out, taken, ok
+    out[ws], taken, ok = solve_l1_quadratic(cols, cw, l1w, l2w, start, thresh=thresh, max_steps=max_steps)
+    return out, taken, ok
 
 
 # per dense design without a stored Gram matrix: √S·X, √S·Y, Xᵀy/n and the working sets' Gram store

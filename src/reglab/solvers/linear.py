@@ -168,7 +168,13 @@ def _solve_linear(X: np.ndarray, y: np.ndarray, *, loss: str, alpha: float, l1_r
 
 def optimality_scale(d: Design) -> float:
     """What ``tol`` is relative to: ``max|∂loss/∂W|`` at W = 0, the intercept at the null model (≥ 1e-12)."""
-    _, g0W, _ = d.loss_grad(np.zeros((d.p, d.k)), d.null_intercept() if d.free_b else np.zeros(d.k))
+    if d.loss == "squared" and d.gram is None:
+        # at W = 0 the squared loss's gradient is −2XᵀSY/n (Y centred with an intercept, which is then
+        # eliminated): one product, not the two passes of the loss and gradient at a general W
+        SY = d.Yc if d.weights is None else d.weights[:, None] * d.Yc
+        g0W = 2.0 * np.asarray(d.X.T @ SY) / d.n
+    else:
+        _, g0W, _ = d.loss_grad(np.zeros((d.p, d.k)), d.null_intercept() if d.free_b else np.zeros(d.k))
     return max(float(np.abs(g0W).max()) if g0W.size else 0.0, 1e-12)
 
 
