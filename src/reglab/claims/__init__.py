@@ -14,11 +14,11 @@ from __future__ import annotations
 import importlib
 import multiprocessing
 import os
-import signal
 from collections.abc import Callable, Iterator, Sequence
 from types import ModuleType
 from typing import Final
 
+from reglab._workers import init_worker
 from reglab.claims.base import VERDICTS, ClaimResult, RunConfig
 
 __all__ = ["CLAIM_IDS", "REGISTRY", "ClaimResult", "RunConfig", "VERDICTS", "available_cores", "get_claim", "iter_claims",
@@ -90,14 +90,6 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _start_worker(threads: int) -> None:
-    """In each worker process: torch on ``threads`` threads; Ctrl-C is the parent's to handle (it stops the pool)."""
-    import torch
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    torch.set_num_threads(threads)
-
-
 def _run_in_worker(task: tuple[str, RunConfig]) -> ClaimResult:
     return run_claim(*task)
 
@@ -141,7 +133,7 @@ def iter_claims(ids: Sequence[str] | None = None, config: RunConfig | None = Non
             yield run_claim(cid, config)
         return
     # spawn, not fork: a fork of a process holding torch's thread pools can hang
-    pool = multiprocessing.get_context("spawn").Pool(min(jobs, len(chosen)), _start_worker, (threads,))
+    pool = multiprocessing.get_context("spawn").Pool(min(jobs, len(chosen)), init_worker, (threads,))
     try:
         # ordered; chunksize 1 hands each worker the next claim as soon as it is free
         yield from pool.imap(_run_in_worker, [(cid, config) for cid in chosen], chunksize=1)

@@ -132,12 +132,7 @@ FORMS: Final = (
 HIDDEN: Final = 16
 N_TRAIN: Final = 128
 REPLICATES: Final = {True: 4, False: 8}  # quick / full: draws (training subsample, initialisation) per (η, λ)
-
-
-def lr_grid(quick: bool) -> np.ndarray:
-    """The learning rates: a factor 8 in octaves (the same in quick and full mode; full mode trains longer on a
-    finer λ grid)."""
-    return 0.012 * 2.0 ** np.arange(4)
+LRS: Final = 0.012 * 2.0 ** np.arange(4)  # a factor 8 in octaves, quick and full alike
 
 
 def strength_grid(form: Form, quick: bool) -> np.ndarray:
@@ -316,7 +311,7 @@ def _train_form(form: Form, inits: Sequence[nn.Module], lrs: np.ndarray, strengt
     def by_strength(t: Tensor) -> np.ndarray:                                        # (E·R·L, ...) -> (E, L, ...)
         return t.reshape(E, R, L, *t.shape[1:]).mean(dim=1).cpu().numpy()
 
-    frozen_path = [frozen_weights().detach().clone()]
+    frozen_path = [frozen_weights().detach()]   # index-gathered: copies already
     n = X.shape[1]
     for step in range(steps):
         opt.zero_grad(set_to_none=False)
@@ -324,11 +319,11 @@ def _train_form(form: Form, inits: Sequence[nn.Module], lrs: np.ndarray, strengt
         loss.backward()
         opt.step()
         if step == 0:
-            frozen_path.append(frozen_weights().detach().clone())
+            frozen_path.append(frozen_weights().detach())
         if step + 1 == (3 * steps) // 4:
             norm_late = model.weight_norms().detach().clone()
     with torch.no_grad():
-        frozen_path.append(frozen_weights().clone())
+        frozen_path.append(frozen_weights())
         val = per_sample_losses(model(X_val), y_val)
         train = per_sample_losses(model(X), targets).mean(dim=1)
         norm_end = model.weight_norms()
@@ -352,7 +347,7 @@ def run(config: RunConfig) -> ClaimResult:
     # initialised on the CPU, so every device starts from the same weights; one draw per replicate, shared by
     # its (η, λ) members
     inits = [mlp(ds.n_features, [HIDDEN], n_classes, generator=draws, dtype=torch.float64) for _ in range(replicates)]
-    lrs = lr_grid(config.quick)
+    lrs = LRS
     log_lrs = np.log(lrs)
     m: dict[str, float] = {"frozen_weights_per_member": int(frozen.numel()) * HIDDEN}
     rows, optima, grids, heat = [], {}, {}, {}

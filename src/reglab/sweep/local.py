@@ -10,23 +10,14 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import signal
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any
 
-import torch
-
+from reglab._workers import init_worker
 from reglab.sweep.runner import OnRow, failed_row, run_one
 from reglab.sweep.spec import Run
 
 __all__ = ["LocalExecutor"]
-
-
-def _init_worker(threads: int) -> None:
-    # Ctrl-C reaches the whole process group: the parent decides (stop, keep what finished), and a
-    # worker interrupted mid-run would only turn its run into a spurious failed row
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    torch.set_num_threads(threads)
 
 
 def _work(run: Run) -> dict[str, Any]:
@@ -67,7 +58,7 @@ class LocalExecutor:
         workers = min(self.workers, len(runs))
         queue = iter(runs)
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
-                                 initializer=_init_worker, initargs=(self.threads,)) as pool:
+                                 initializer=init_worker, initargs=(self.threads,)) as pool:
             # at most one run per worker in flight: a run is handed to the pool only when a worker is
             # free, so a Ctrl-C stops the sweep after the runs in progress (not after a queue the pool
             # drains meanwhile), and a finished run's row (with its history) leaves memory once stored
