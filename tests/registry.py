@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from reglab import L1, L2, ElasticNet, Regularized
-from reglab.penalties import MCP, AbstractPenalty, WeightedL1
+from reglab.penalties import MCP, AbstractPenalty, WeightedL1, WeightedL2
 
 __all__ = [
     "DOUBLE_DECAY", "ENTRIES", "OPTIMIZERS", "PENALTIES", "RULES", "Entry", "OptimizerCase", "PenaltyCase",
@@ -84,6 +84,9 @@ PENALTIES: tuple[PenaltyCase, ...] = (
     PenaltyCase("weighted_l1", "weighted_l1",
                 lambda rule: WeightedL1(STRENGTH, weights=[1.0, 0.0, 2.0, 0.5, 1.0], on="linear.weight", update=rule),
                 smooth=False, pure_l1=True),
+    PenaltyCase("weighted_l2", "weighted_l2",
+                lambda rule: WeightedL2(STRENGTH, weights=[1.0, 0.0, 2.0, 0.5, 1.0], on="linear.weight", update=rule),
+                smooth=True, pure_l1=False),
     PenaltyCase("mcp", "mcp", lambda rule: MCP(STRENGTH, gamma=3.0, update=rule), smooth=False, pure_l1=False),
 )
 

@@ -102,14 +102,60 @@ def test_every_stacked_member_computes_its_own_network_on_its_own_replicates_sam
                     torch.testing.assert_close(out[member], expected, rtol=1e-13, atol=1e-13)
 
 
-def test_a_strengths_mask_selects_that_strength_in_every_replicate_and_group():
+def test_the_strength_factors_put_each_strength_on_its_rows_in_every_replicate_and_group():
     import torch
 
     from reglab.models import mlp
 
     inits = [mlp(5, [3], 4, generator=torch.Generator().manual_seed(r), dtype=torch.float64) for r in range(3)]
     model = claim.StackedMLPs(inits, 2, 4)
-    masks = model.strength_masks(1)
-    assert set(masks) == {"w1.0", "w1.1", "w2.0", "w2.1"}
-    for mask in masks.values():
-        assert mask[[1, 5, 9]].all() and mask.sum() == 3 * mask[0].numel()
+    strengths = [0.1, 0.2, 0.4, 0.8]
+    factors = model.strength_factors(strengths)
+    assert set(factors) == {"w1.0", "w1.1", "w2.0", "w2.1"}
+    for name, f in factors.items():
+        assert f.shape == dict(model.named_parameters())[name].shape
+        for row in range(12):  # row r·L + k holds λ_k
+            assert (f[row] == strengths[row % 4]).all()
+    with pytest.raises(ValueError, match="3 strengths for a stack of 4"):
+        model.strength_factors(strengths[:3])
+
+
+@pytest.mark.parametrize("form", claim.FORMS, ids=lambda f: f.name)
+def test_one_weighted_term_steps_exactly_like_one_masked_l2_term_per_strength(form):
+    """The stacked grid's one WeightedL2 term (factors λ_k on the rows of λ_k) against the plain form: one L2(λ_k)
+    term per strength on an element mask of its rows. Three Adam steps: bit for bit for the decoupled rule (both
+    multiply by 1 − 2·η·λ_k); to rounding for the gradient rule (a scalar strength adds the penalty gradient by
+    one fused ``add(alpha=2λ)``, a per-element one by a product and a sum)."""
+    import torch
+
+    from reglab.models import mlp
+    from reglab.penalties import L2, WeightedL2
+    from reglab.updates import Regularized
+
+    inits = [mlp(5, [3], 4, generator=torch.Generator().manual_seed(r), dtype=torch.float64) for r in range(2)]
+    strengths = [1e-3, 1e-2, 1e-1]
+    x = torch.randn(2, 7, 5, generator=torch.Generator().manual_seed(9), dtype=torch.float64)
+    y = torch.randint(0, 4, (2 * 2 * 3, 7), generator=torch.Generator().manual_seed(8))
+    models = []
+    for weighted in (True, False):
+        model = claim.StackedMLPs(inits, 2, 3)
+        if weighted:
+            terms = [WeightedL2(1.0, weights=model.strength_factors(strengths), update=form.update)]
+        else:
+            def rows(k, model=model):
+                return {n: (torch.arange(p.shape[0]) % 3 == k)[:, None, None].expand(p.shape)
+                        for n, p in model.named_parameters() if n.startswith(("w1", "w2"))}
+            terms = [L2(lam, on=rows(k), update=form.update) for k, lam in enumerate(strengths)]
+        groups = [{"params": [model.w1[e], model.b1[e], model.w2[e], model.b2[e]], "lr": lr}
+                  for e, lr in enumerate((0.01, 0.04))]
+        opt = Regularized(torch.optim.Adam(groups), model, terms, decay_scale=form.decay_scale)
+        for _ in range(3):
+            opt.zero_grad()
+            claim.per_sample_losses(model(x), y).sum().backward()
+            opt.step()
+        models.append(model)
+    for (name, a), b in zip(models[0].named_parameters(), models[1].parameters()):
+        if form.update == "decoupled":
+            assert torch.equal(a, b), name
+        else:
+            torch.testing.assert_close(a, b, rtol=1e-13, atol=1e-15, msg=name)

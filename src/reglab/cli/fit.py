@@ -30,7 +30,7 @@ def parse_penalty(text: str) -> dict[str, Any]:
 
     The fields after ``STRENGTH`` are the kind's, in the order of its row of
     :data:`reglab.penalties.KINDS` (``L1_RATIO`` for ``elasticnet``, ``GAMMA`` for ``mcp``, comma-separated
-    ``WEIGHTS`` for ``weighted_l1``); ``l2`` and ``l1`` have none.
+    ``WEIGHTS`` for ``weighted_l1`` and ``weighted_l2``); ``l2`` and ``l1`` have none.
 
     Examples
     --------

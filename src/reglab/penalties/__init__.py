@@ -22,11 +22,11 @@ from reglab.penalties.base import (
 )
 from reglab.penalties.config import KINDS, PENALTY_KEYS, PENALTY_KINDS, penalty_from_config
 from reglab.penalties.mcp import MCP
-from reglab.penalties.separable import L1, L2, ElasticNet, WeightedL1
+from reglab.penalties.separable import L1, L2, ElasticNet, WeightedL1, WeightedL2
 from reglab.penalties.sklearn_mapping import sklearn_params
 
 __all__ = [
     "KINDS", "MCP", "PENALTY_KEYS", "PENALTY_KINDS", "RULES", "AbstractElasticNet", "AbstractPenalty",
-    "AbstractTensorPenalty", "ElasticNet", "ElasticNetParts", "Elementwise", "L1", "L2", "Selection", "WeightedL1",
+    "AbstractTensorPenalty", "ElasticNet", "ElasticNetParts", "Elementwise", "L1", "L2", "Selection", "WeightedL1", "WeightedL2",
     "default_on", "penalty_from_config", "sklearn_params", "soft_threshold",
 ]

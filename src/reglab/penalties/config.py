@@ -22,7 +22,7 @@ from typing import Any, Final
 
 from reglab.penalties.base import AbstractPenalty
 from reglab.penalties.mcp import MCP
-from reglab.penalties.separable import L1, L2, ElasticNet, WeightedL1
+from reglab.penalties.separable import L1, L2, ElasticNet, WeightedL1, WeightedL2
 
 __all__ = ["KINDS", "PENALTY_KEYS", "PENALTY_KINDS", "Field", "PenaltyKind", "penalty_from_config"]
 
@@ -87,6 +87,8 @@ KINDS: Final[dict[str, PenaltyKind]] = {row.kind: row for row in (
     PenaltyKind(ElasticNet, (Field("l1_ratio", "L1_RATIO", default=0.5),), example="elasticnet:0.1:0.5:proximal"),
     PenaltyKind(WeightedL1, (Field("weights", "WEIGHTS", _numbers, "comma-separated numbers"),),
                 example="weighted_l1:0.1:1,0,2:proximal"),
+    PenaltyKind(WeightedL2, (Field("weights", "WEIGHTS", _numbers, "comma-separated numbers"),),
+                example="weighted_l2:0.1:1,0,2"),
     PenaltyKind(MCP, (Field("gamma", "GAMMA", default=3.0),), example="mcp:0.1:3:proximal"),
 )}
 """kind → its row. A new penalty kind: its class, plus one row here."""

@@ -1,11 +1,11 @@
-"""The elastic-net family's members: L2, L1, ElasticNet and WeightedL1.
+"""The elastic-net family's members: L2, L1, ElasticNet, WeightedL1 and WeightedL2.
 
 A *term* is three things: a penalty (its mathematics: ``value``, ``grad``, ``prox``), the parameters
 it applies to (``on=``), and the update rule by which an optimizer step applies it (``update=``).
 ``L2(0.01)`` is such a term; its defaults put it on every weight matrix (biases and normalisation
 parameters excluded) under the ``gradient`` rule.
 
-Each member declares only its parametrisation (``l1_ratio``, and ``weights`` for WeightedL1); the
+Each member declares only its parametrisation (``l1_ratio``, and ``weights`` for WeightedL1 and WeightedL2); the
 mathematics is the family's, written once in :class:`~reglab.penalties.base.AbstractElasticNet`.
 
 Conventions (one set, everywhere; see ``docs/design.md``):
@@ -15,6 +15,8 @@ Conventions (one set, everywhere; see ``docs/design.md``):
 - ``ElasticNet(λ, l1_ratio=ρ)``: λ·(ρ·Σ|w| + (1 − ρ)·Σw²),
   prox(v, t) = soft(v, tλρ) / (1 + 2tλ(1 − ρ)).
 - ``WeightedL1(λ, weights=a)``: λ·Σ a_j·|w_j| (the adaptive lasso), prox = soft-threshold by tλa_j.
+- ``WeightedL2(λ, weights=a)``: λ·Σ a_j·w_j² (generalized ridge; a strength per element), gradient 2λa_j·w_j,
+  prox(v, t) = v / (1 + 2tλa_j).
 
 References:
     Parikh & Boyd, "Proximal Algorithms", Foundations and Trends in Optimization 1(3), 2014.
@@ -29,7 +31,7 @@ import torch  # noqa: F401  (the doctests use it)
 
 from reglab.penalties.base import AbstractElasticNet, OnSpec, WeightsSpec
 
-__all__ = ["L2", "L1", "ElasticNet", "WeightedL1"]
+__all__ = ["L2", "L1", "ElasticNet", "WeightedL1", "WeightedL2"]
 
 
 @final
@@ -104,8 +106,21 @@ class ElasticNet(AbstractElasticNet):
         super().__init__(strength, on=on, update=update)
 
 
+class _Weighted(AbstractElasticNet):
+    """A member with a non-negative factor per element: ``weights`` is its one field, and required."""
+
+    fields: ClassVar[tuple[str, ...]] = ("weights",)
+
+    def __init__(self, strength: float, weights: WeightsSpec, *, on: OnSpec = None,
+                 update: str = "gradient") -> None:
+        if weights is None:
+            raise TypeError(f"{type(self).__name__} needs weights: a tensor of per-element factors, or "
+                            "{name: factors}.")
+        super().__init__(strength, weights=weights, on=on, update=update)
+
+
 @final
-class WeightedL1(AbstractElasticNet):
+class WeightedL1(_Weighted):
     """``λ·Σ_j a_j·|w_j|``: L1 with a non-negative factor per element (the adaptive lasso).
 
     ``a_j = 0`` leaves ``w_j`` unpenalized; all ones is :class:`L1`.
@@ -134,12 +149,33 @@ class WeightedL1(AbstractElasticNet):
     """
 
     kind: ClassVar[str] = "weighted_l1"
-    fields: ClassVar[tuple[str, ...]] = ("weights",)
     l1_ratio: float = 1.0
     pure_l1: ClassVar[bool] = True
 
-    def __init__(self, strength: float, weights: WeightsSpec, *, on: OnSpec = None,
-                 update: str = "gradient") -> None:
-        if weights is None:
-            raise TypeError("WeightedL1 needs weights: a tensor of per-element factors, or {name: factors}.")
-        super().__init__(strength, weights=weights, on=on, update=update)
+
+
+@final
+class WeightedL2(_Weighted):
+    """``λ·Σ_j a_j·w_j²``: L2 with a non-negative factor per element (generalized ridge).
+
+    A strength per element: ``a_j = 0`` leaves ``w_j`` unpenalized, all ones is :class:`L2`. One term
+    with per-row factors replaces many masked :class:`L2` terms (K stacked runs at K strengths, say),
+    at the cost of one.
+
+    Parameters
+    ----------
+    strength, weights, on, update
+        As for :class:`WeightedL1`; the factors ``a_j`` scale ``w_j²``.
+
+    Examples
+    --------
+    >>> pen = WeightedL2(0.5, weights=[1.0, 0.0, 2.0])
+    >>> pen.value(torch.tensor([-2.0, 3.0, 1.0]))        # 0.5·(1·4 + 0·9 + 2·1)
+    tensor(3.)
+    >>> pen.prox(torch.tensor([-2.0, 3.0, 1.0]), 1.0)    # v / (1 + 2·t·λ·a_j)
+    tensor([-1.0000,  3.0000,  0.3333])
+    """
+
+    kind: ClassVar[str] = "weighted_l2"
+    l1_ratio: float = 0.0
+

@@ -158,7 +158,7 @@ class Regularized(torch.optim.Optimizer):
     model : nn.Module
         Where the terms' ``on=`` selectors look for parameter names.
     terms : sequence of penalty terms
-        ``L2(...)``, ``L1(...)``, ``ElasticNet(...)``, ``WeightedL1(...)``, ``MCP(...)``, each with its
+        ``L2(...)``, ``L1(...)``, ``ElasticNet(...)``, ``WeightedL1(...)``, ``WeightedL2(...)``, ``MCP(...)``, each with its
         ``on=`` and ``update=``.
     allow_weight_decay : bool
         Allow an inner ``weight_decay > 0`` beside the terms (regularizing twice). Default False.
