@@ -478,6 +478,8 @@ def _optima_figure(lrs: np.ndarray, optima: Mapping[str, np.ndarray], m: Mapping
         ax.plot(lrs, (lrs / lrs[0]) ** ref, "k" + style, lw=0.8, label=f"slope {ref}")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.set_xticks(lrs, [fmt(v, 2) for v in lrs])  # the grid's η, not log-axis minor labels that collide
+    ax.minorticks_off()
     ax.set_xlabel("learning rate η")
     ax.set_ylabel("λ*(η) / λ*(η_0)")
     ax.legend(fontsize=7)
