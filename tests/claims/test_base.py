@@ -70,3 +70,26 @@ def test_batched_members_get_the_gradient_of_their_own_loss():
         ((net(X)[:, 0] - y) ** 2).mean().backward()
         torch.testing.assert_close(batched.fc1_weight.grad[k], net.fc1.weight.grad)
         torch.testing.assert_close(batched.fc2_weight.grad[k], net.fc2.weight.grad[0])
+
+
+def test_log_axis_figures_are_labelled_in_unicode_without_mathtext(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A claim's log axes get their labels as plain text (10⁻², 2×10⁻¹), and nothing is parsed as mathtext
+    while rendering."""
+    from matplotlib import mathtext
+
+    from reglab.claims.base import figure_from_matplotlib, new_figure
+
+    parsed: list[str] = []
+    original = mathtext.MathTextParser.parse
+    monkeypatch.setattr(mathtext.MathTextParser, "parse",
+                        lambda self, s, *a, **k: parsed.append(s) or original(self, s, *a, **k))
+    fig, axes = new_figure()
+    ax = axes[0][0]
+    ax.loglog([0.2, 3e-3, 40.0], [1e-5, 1e-1, 2.0])
+    ax.set_title("plain title")
+    figure = figure_from_matplotlib(fig, "t", "c")
+    assert figure is not None and figure.png_base64
+    assert parsed == []
+    labels = [t.get_text() for t in ax.yaxis.get_ticklabels() if t.get_text()]
+    assert "10⁻⁵" in labels and "10⁰" in labels
+    assert all("$" not in label for label in labels)

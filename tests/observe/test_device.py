@@ -92,7 +92,7 @@ def test_a_recorded_step_costs_the_same_ops_for_ten_or_a_hundred_tensors(monkeyp
     """One gathered copy per recorded step: the torch reader's ops (what a GPU runs; on the CPU the
     compiled reader is used, so it is forced here) do not grow with the tensor count (a per-tensor loop
     would add ops for every tensor)."""
-    monkeypatch.setattr(record, "_reader_for", lambda *args: record._TorchReader(*args))
+    monkeypatch.setattr(record, "_reader_for", lambda *args, **_: record._TorchReader(*args))
     few, many = _ops_of_recorded_steps(3), _ops_of_recorded_steps(48)  # 10 and 100 parameter tensors
     assert few  # the recorder does work on a recorded step ...
     assert few == many  # ... and the same work whatever the number of tensors

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+import reglab
 from reglab import L1, L2, Regularized, fit, watch
 from reglab.observe import record as rec_mod
 from reglab.data import zero_column
@@ -15,7 +20,7 @@ from reglab.data import zero_column
 
 def _torch_reader_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make every recorder built from here on read with torch operations."""
-    monkeypatch.setattr(rec_mod, "_reader_for", lambda params, idx, dtype, tol, summaries:
+    monkeypatch.setattr(rec_mod, "_reader_for", lambda params, idx, dtype, tol, summaries, **_:
                         rec_mod._TorchReader(params, idx, dtype, tol, summaries))
 
 
@@ -28,7 +33,7 @@ def _train(dtype: torch.dtype, options: dict, steps: int = 9, seed: int = 0) -> 
         model[2].bias.zero_()
     opt = Regularized(torch.optim.SGD(model.parameters(), lr=0.05), model,
                       [L1(0.02, update="proximal"), L2(0.1, on="2.weight")])
-    rec = watch(model, opt, steps=steps, tol=1e-3, **options)
+    rec = watch(model, opt, steps=steps, tol=1e-3, reader="compiled", **options)
     g = torch.Generator().manual_seed(seed + 1)
     x, y = torch.randn(64, 30, generator=g, dtype=dtype), torch.randn(64, 2, generator=g, dtype=dtype)
     for _ in range(steps):
@@ -78,7 +83,7 @@ def test_compiled_reader_sums_in_float64() -> None:
         model.weight.fill_(1.0)
         model.weight[0, 0] = 1e-4  # lost in a float32 running sum of about 4000
     opt = torch.optim.SGD(model.parameters(), lr=0.0)
-    rec = watch(model, opt, all_below=0, sample=3)
+    rec = watch(model, opt, all_below=0, sample=3, reader="compiled")
     assert isinstance(rec._reader, rec_mod._KernelReader)
     l2 = rec.close().trajectory().summary("weight", "l2_norm")[0]
     w = model.weight.detach().double().numpy()
@@ -88,7 +93,7 @@ def test_compiled_reader_sums_in_float64() -> None:
 def test_parameters_that_move_or_are_not_contiguous_are_read_in_their_logical_order() -> None:
     model = torch.nn.Linear(6, 5, dtype=torch.float64)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    rec = watch(model, opt)
+    rec = watch(model, opt, reader="compiled")
     assert isinstance(rec._reader, rec_mod._KernelReader)
     x = torch.randn(8, 6, dtype=torch.float64)
     seen_values, seen_grads = [], []
@@ -119,7 +124,7 @@ def test_fast_path_hands_its_own_buffers_to_the_compiled_reader(model: str) -> N
     ds = zero_column(n=60, p=5, column=2)
     if model == "softmax":
         ds = (ds.X.numpy(), np.digitize(ds.y.numpy(), [-0.5, 0.5]))
-    kw = dict(lr=0.05, steps=12, seed=4, penalties=[L2(0.3), L1(0.05)], record={"every": 1})
+    kw = dict(lr=0.05, steps=12, seed=4, penalties=[L2(0.3), L1(0.05)], record={"every": 1, "reader": "compiled"})
     fast, plain = fit(model, ds, **kw), fit(model, ds, fast=False, **kw)
     assert isinstance(fast.recorder._reader, rec_mod._KernelReader)
     a, b = fast.trajectory, plain.trajectory
@@ -136,8 +141,8 @@ def _rows_and_steps(dtype: torch.dtype, steps: int = 8) -> tuple[rec_mod.Recorde
         t = torch.tensor(1e-3, dtype=dtype)
         model[0].weight[0, :2] = torch.stack([t, torch.nextafter(t, -t - 1)])
     opt = Regularized(torch.optim.SGD(model.parameters(), lr=0.1), model, [L1(0.05, update="proximal")])
-    stepwise = watch(model, opt, steps=steps, every=1, tol=1e-3)
-    rows = rec_mod.Recorder(model, opt, steps=steps, every=1, tol=1e-3, hooks=False)
+    stepwise = watch(model, opt, steps=steps, every=1, tol=1e-3, reader="compiled")
+    rows = rec_mod.Recorder(model, opt, steps=steps, every=1, tol=1e-3, hooks=False, reader="compiled")
     ahead = rows.rows_ahead(steps)
     assert ahead is not None
     values, grads = ahead
@@ -196,3 +201,44 @@ def test_rows_are_lent_only_when_every_weight_of_every_coming_step_is_recorded()
 
 def Recorder_(model: torch.nn.Module, opt: torch.optim.Optimizer, **options) -> rec_mod.Recorder:  # noqa: N802
     return rec_mod.Recorder(model, opt, hooks=False, **options)
+
+
+def test_auto_reader_rents_torch_until_the_compiled_one_would_have_paid(tmp_path: Path) -> None:
+    """In a fresh interpreter (Numba not loaded): short recordings of a small model read with torch and never
+    import the kernels; the recordings' estimated savings add up until the compiled reader pays, and from
+    then on (kernels loaded) every recorder uses it; an open-ended recording (no ``steps``) uses it at once."""
+    script = tmp_path / "auto.py"
+    script.write_text(
+        "import sys, torch\n"
+        "from reglab.observe import record as rec_mod, watch\n"
+        "model = torch.nn.Linear(10, 1, dtype=torch.float64)\n"
+        "opt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "per_step = rec_mod._SAVED_PER_STEP_S + rec_mod._SAVED_PER_WEIGHT_S * 11\n"
+        "steps = int(0.3 * rec_mod._COMPILED_FIRST_USE_S / per_step)  # each recording: 30 % of the first use\n"
+        "readers = [watch(model, opt, steps=steps, every=1, tail=0).reader for _ in range(5)]\n"
+        "print(readers, 'reglab.observe._record_kernels' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(Path(reglab.__file__).parents[1])}).stdout
+    # 0.3, 0.6, 0.9 of the first use: torch; the fourth reaches 1.2 ≥ 1: compiled; then loaded: compiled
+    assert out.splitlines()[0] == "['torch', 'torch', 'torch', 'compiled', 'compiled'] True"
+
+    script.write_text(
+        "import sys, torch\n"
+        "from reglab import fit\n"
+        "from reglab.data import zero_column\n"
+        "from reglab.observe import watch\n"
+        "r = fit('linear', zero_column(n=40, p=5, column=2), lr=0.05, steps=200, record=True)\n"
+        "print(r.recorder.reader, 'reglab.observe._record_kernels' in sys.modules)\n"
+        "model = torch.nn.Linear(3, 1)\n"
+        "print(watch(model, torch.optim.SGD(model.parameters(), lr=0.1)).reader)\n"
+    )
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(Path(reglab.__file__).parents[1])}).stdout
+    assert out.splitlines() == ["torch False", "compiled"]
+
+
+def test_reader_must_be_a_known_name() -> None:
+    model = torch.nn.Linear(3, 1)
+    with pytest.raises(ValueError, match="reader must be 'auto', 'compiled' or 'torch'; got 'numba'"):
+        watch(model, torch.optim.SGD(model.parameters(), lr=0.1), reader="numba")

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from typing import Final
 
 import numpy as np
 import torch
@@ -59,6 +60,10 @@ STATEMENT = ("Tsuruoka et al. (2009): with L1 by stochastic gradient descent, th
              "every weight non-zero, clipping at zero leaves more non-zero weights than the optimum, and the "
              "cumulative penalty reaches the optimum's sparsity at a near-optimal objective.")
 GAP_TOL = 0.05
+# saga's tolerance (quick / full). Against tol 1e-10, seeds 0–4: tol 1e-5 leaves the optimum's objective within
+# 6.6e-8 (relative) and the same non-zero count (20–24) in 0.4–0.6 s less than tol 1e-6 (6.7e-10); the rule
+# reads the objective to GAP_TOL (5e-2) and the count.
+SAGA_TOL: Final = {True: 1e-5, False: 1e-10}
 SUB_FACTOR = 2.0
 CUM_FACTOR = 1.5
 RULE = (f"inconclusive if the cumulative run's objective exceeds the optimum's by > {GAP_TOL:g} (relative); does not "
@@ -90,7 +95,7 @@ def run(config: RunConfig) -> ClaimResult:
     term = L1(lam)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        sk = LogisticRegression(**sklearn_params(term, n, "LogisticRegression"), solver="saga", tol=1e-6 if config.quick else 1e-10,
+        sk = LogisticRegression(**sklearn_params(term, n, "LogisticRegression"), solver="saga", tol=SAGA_TOL[config.quick],
                                 max_iter=20000).fit(Xn, yn)
     w_opt, b_opt = sk.coef_[0], float(sk.intercept_[0])
     obj_opt = _objective(w_opt, b_opt, Xn, yn, lam)
@@ -168,7 +173,7 @@ def run(config: RunConfig) -> ClaimResult:
     setup = {"data": {"dataset": "digits", "task": f"digit {POSITIVE_DIGIT} against the rest", "seed": config.seed},
              "model": "logistic regression (float64), zero init", "penalty": {"kind": "l1", "strength": lam},
              "rules": METHODS, "optimizer": f"sgd, minibatch {batch}, η_k = {lr0:g}·{alpha:g}^(k/N), {passes} passes",
-             "reference": "sklearn LogisticRegression(solver='saga', l1_ratio=1, tol=1e-6 quick / 1e-10 full), C from sklearn_params",
+             "reference": "sklearn LogisticRegression(solver='saga', l1_ratio=1, tol=1e-5 quick / 1e-10 full), C from sklearn_params",
              "penalty_application": "dense (every weight, every step); lazy application not measured"}
     return ClaimResult(ID, TITLE, STATEMENT, setup, m, verdict, RULE, explanation, key="nonzeros_cumulative",
                        command=command_for(ID, config), figures=[figure], tables={"passes": history},

@@ -36,7 +36,7 @@ import math
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import numpy as np
 import torch
@@ -91,10 +91,34 @@ def _leaves_grads_alone(optimizer: torch.optim.Optimizer) -> bool:
     return type(optimizer).__module__.startswith("torch.optim.") and not isinstance(optimizer, torch.optim.LBFGS)
 
 
+# The compiled reader's first use in a process costs about 1.2 s (Numba's import, its typing registries and
+# the cached kernels' load: measured on a 2-vCPU machine); each recorded step it then reads saves about
+# 130 µs plus 10 ns per weight against torch's reader (20 vs 156 µs for 11 weights, 218 vs 2283 µs for
+# 200 960). Until those savings would have paid for the first use, torch's reader is used (ski rental:
+# never more than twice the better choice's cost, had the number of recorded steps been known).
+_COMPILED_FIRST_USE_S: Final = 1.2
+_SAVED_PER_STEP_S: Final = 130e-6
+_SAVED_PER_WEIGHT_S: Final = 10e-9
+_rental = {"spent_s": 0.0}   # estimated seconds torch's reader cost beyond the compiled one, this process
+
+
+def _compiled_pays(n_weights: int, planned_steps: int | None) -> bool:
+    """Whether a recorder of ``n_weights`` weights that plans ``planned_steps`` recorded steps (None: as many as
+    the loop runs) should read with the compiled kernels: they are loaded already, the recording is
+    open-ended, or the estimated savings of this and earlier torch-read recordings reach their first use."""
+    import sys
+
+    if "reglab.observe._record_kernels" in sys.modules or planned_steps is None:
+        return True
+    _rental["spent_s"] += planned_steps * (_SAVED_PER_STEP_S + _SAVED_PER_WEIGHT_S * n_weights)
+    return _rental["spent_s"] >= _COMPILED_FIRST_USE_S
+
+
 def _reader_for(params: list[Tensor], flat_idx: list[np.ndarray], dtype: torch.dtype, tol: float,
-                summaries: bool) -> _TorchReader | _KernelReader:
-    """The compiled CPU reader where it applies (one dtype, float32/64, contiguous), else torch's."""
-    if (all(p.device.type == "cpu" and p.dtype == dtype and p.is_contiguous() for p in params)
+                summaries: bool, *, reader: str = "compiled") -> _TorchReader | _KernelReader:
+    """The compiled CPU reader where it applies (one dtype, float32/64, contiguous) and ``reader`` is
+    ``"compiled"``, else torch's."""
+    if (reader == "compiled" and all(p.device.type == "cpu" and p.dtype == dtype and p.is_contiguous() for p in params)
             and dtype in (torch.float32, torch.float64)):
         try:
             from reglab.observe import _record_kernels
@@ -346,6 +370,13 @@ class Recorder:
         Record through step hooks registered on ``optimizer`` (default). ``False``: the training
         loop records each step itself with :meth:`recorded_step`, as :func:`reglab.fit` does,
         which spares every step torch's hook wrapper.
+    reader : {"auto", "compiled", "torch"}
+        How CPU parameters are read: ``"compiled"`` by one Numba kernel call per recorded step (about
+        a second to load on first use in a process, then the cheapest per step), ``"torch"`` by torch
+        operations (any device; what GPU parameters always use). ``"auto"`` (default) takes the
+        compiled reader when it is loaded already, when ``steps`` is None (open-ended), or once the
+        recorders of this process have planned enough recorded steps for it to pay off; both record
+        the same numbers (tested).
 
     Attributes
     ----------
@@ -381,6 +412,7 @@ class Recorder:
         tol: float = 1e-6,
         tail: int | None = None,
         hooks: bool = True,
+        reader: Literal["auto", "compiled", "torch"] = "auto",
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be an nn.Module; got {type(model).__name__}.")
@@ -396,6 +428,8 @@ class Recorder:
                 raise ValueError(f"{what} must be a non-negative integer; got {value!r}.")
         if not (isinstance(tol, (int, float)) and tol >= 0):
             raise ValueError(f"tol must be a non-negative number; got {tol!r}.")
+        if reader not in ("auto", "compiled", "torch"):
+            raise ValueError(f"reader must be 'auto', 'compiled' or 'torch'; got {reader!r}.")
         self.model, self.optimizer = model, optimizer
         self.steps = None if steps is None else int(steps)
         self.every = int(every) if every is not None else (
@@ -441,7 +475,11 @@ class Recorder:
         # [Σw² | Σ|w| | count w ≠ 0 | count |w| ≥ tol | Σ(Δw)²], P each
         self._summ = (torch.full((capacity, len(SUMMARY_FIELDS) * len(self._params)), math.nan,
                                  dtype=torch.float64, device=device) if self.record_summaries else None)
-        self._reader = _reader_for(self._params, self._flat_idx, dtype, self.tol, self.record_summaries)
+        if reader == "auto":
+            reader = "compiled" if _compiled_pays(self._n_all, len(self._planned) or None) else "torch"
+        self.reader = reader
+        self._reader = _reader_for(self._params, self._flat_idx, dtype, self.tol, self.record_summaries,
+                                   reader=reader)
         # Where the data-loss gradient is read: after the step (one pass with the snapshot) when the
         # optimizer leaves .grad as it found it, as torch's optimizers and Regularized do; else
         # before it. After the step, a version check catches an optimizer (or a hook) that changed it.

@@ -457,6 +457,14 @@ def as_float_design(X: Any) -> Any:
 _SPARSE_CENTRED_MAX_FEATURES: Final = 5000
 
 
+# At most this many features, least squares has its Gram form whatever n (p × p ≤ 4096 entries): below it the
+# working sets' per-round bookkeeping (a residual pass, a violation sort, a block gather, a compiled
+# descent) costs more than the stored-Gram active set with its carried factor. Measured on the real-data
+# claim's diabetes folds (p = 10, n ≈ 10): 2736 solves 3.0 → 1.6 s under cProfile, same optimum (objectives within 1e-15
+# of scikit-learn's lasso_path for n < p up to p = 60).
+_GRAM_ANY_N_MAX_FEATURES: Final = 64
+
+
 # Rows per block of a fused pass: about 2 MB of X, so that a block read for Z_b = X_b·W is still in
 # cache for X_bᵀ·G_b. Measured on the 2-core VM (20000 × 500 float64, logistic loss + gradient,
 # medians of interleaved runs under load ~3): two passes 31 ms; blocks of 256 / 512 / 768 rows
@@ -589,7 +597,7 @@ class Design:
     fit_intercept : bool
     sample_weight : array-like of shape (n_samples,), optional
     gram : bool, optional
-        Build the Gram form of least squares (squared loss only); default: when n > 2p.
+        Build the Gram form of least squares (squared loss only); default: when n > 2p or p ≤ 64.
 
     Attributes
     ----------
@@ -640,7 +648,7 @@ class Design:
         # squared loss with more samples than features: the Gram form, O(p²k) per gradient, built
         # without the centred copy of X
         self.gram: np.ndarray | None = None
-        if loss == "squared" and (self.n > 2 * self.p if gram is None else gram):
+        if loss == "squared" and ((self.n > 2 * self.p or self.p <= _GRAM_ANY_N_MAX_FEATURES) if gram is None else gram):
             gram, xty = centred_gram(X, self.Yc, self.x_mean, s)
             self.gram, self.xty = gram / self.n, xty / self.n
             Ys = self.root_weighted(self.Yc)
