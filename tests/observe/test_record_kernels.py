@@ -203,12 +203,20 @@ def Recorder_(model: torch.nn.Module, opt: torch.optim.Optimizer, **options) -> 
     return rec_mod.Recorder(model, opt, hooks=False, **options)
 
 
+def _fresh_interpreter(tmp_path: Path, source: str) -> list[str]:
+    """The lines ``source`` prints, run as a script in a new Python process (nothing imported yet)."""
+    script = tmp_path / "script.py"
+    script.write_text(source)
+    return subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True,
+                          env={**os.environ, "PYTHONPATH": str(Path(reglab.__file__).parents[1])}).stdout.splitlines()
+
+
 def test_auto_reader_rents_torch_until_the_compiled_one_would_have_paid(tmp_path: Path) -> None:
     """In a fresh interpreter (Numba not loaded): short recordings of a small model read with torch and never
     import the kernels; the recordings' estimated savings add up until the compiled reader pays, and from
     then on (kernels loaded) every recorder uses it; an open-ended recording (no ``steps``) uses it at once."""
-    script = tmp_path / "auto.py"
-    script.write_text(
+    out = _fresh_interpreter(
+        tmp_path,
         "import sys, torch\n"
         "from reglab.observe import record as rec_mod, watch\n"
         "model = torch.nn.Linear(10, 1, dtype=torch.float64)\n"
@@ -216,14 +224,13 @@ def test_auto_reader_rents_torch_until_the_compiled_one_would_have_paid(tmp_path
         "per_step = rec_mod._SAVED_PER_STEP_S + rec_mod._SAVED_PER_WEIGHT_S * 11\n"
         "steps = int(0.3 * rec_mod._COMPILED_FIRST_USE_S / per_step)  # each recording: 30 % of the first use\n"
         "readers = [watch(model, opt, steps=steps, every=1, tail=0).reader for _ in range(5)]\n"
-        "print(readers, 'reglab.observe._record_kernels' in sys.modules)\n"
+        "print(readers, 'reglab.observe._record_kernels' in sys.modules)\n",
     )
-    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True,
-                         env={**os.environ, "PYTHONPATH": str(Path(reglab.__file__).parents[1])}).stdout
     # 0.3, 0.6, 0.9 of the first use: torch; the fourth reaches 1.2 ≥ 1: compiled; then loaded: compiled
-    assert out.splitlines()[0] == "['torch', 'torch', 'torch', 'compiled', 'compiled'] True"
+    assert out[0] == "['torch', 'torch', 'torch', 'compiled', 'compiled'] True"
 
-    script.write_text(
+    out = _fresh_interpreter(
+        tmp_path,
         "import sys, torch\n"
         "from reglab import fit\n"
         "from reglab.data import zero_column\n"
@@ -231,11 +238,9 @@ def test_auto_reader_rents_torch_until_the_compiled_one_would_have_paid(tmp_path
         "r = fit('linear', zero_column(n=40, p=5, column=2), lr=0.05, steps=200, record=True)\n"
         "print(r.recorder.reader, 'reglab.observe._record_kernels' in sys.modules)\n"
         "model = torch.nn.Linear(3, 1)\n"
-        "print(watch(model, torch.optim.SGD(model.parameters(), lr=0.1)).reader)\n"
+        "print(watch(model, torch.optim.SGD(model.parameters(), lr=0.1)).reader)\n",
     )
-    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True,
-                         env={**os.environ, "PYTHONPATH": str(Path(reglab.__file__).parents[1])}).stdout
-    assert out.splitlines() == ["torch False", "compiled"]
+    assert out == ["torch False", "compiled"]
 
 
 def test_reader_must_be_a_known_name() -> None:

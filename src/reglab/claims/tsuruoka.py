@@ -61,7 +61,7 @@ STATEMENT = ("Tsuruoka et al. (2009): with L1 by stochastic gradient descent, th
              "cumulative penalty reaches the optimum's sparsity at a near-optimal objective.")
 GAP_TOL = 0.05
 # saga's tolerance (quick / full). Against tol 1e-10, seeds 0–4: tol 1e-5 leaves the optimum's objective within
-# 6.6e-8 (relative) and the same non-zero count (20–24) in 0.4–0.6 s less than tol 1e-6 (6.7e-10); the rule
+# 6.6e-8 (relative) and the same non-zero count (20–24) in 0.1–0.8 s less than tol 1e-6 (6.7e-10); the rule
 # reads the objective to GAP_TOL (5e-2) and the count.
 SAGA_TOL: Final = {True: 1e-5, False: 1e-10}
 SUB_FACTOR = 2.0

@@ -115,11 +115,15 @@ def _compiled_pays(n_weights: int, planned_steps: int | None) -> bool:
 
 
 def _reader_for(params: list[Tensor], flat_idx: list[np.ndarray], dtype: torch.dtype, tol: float,
-                summaries: bool, *, reader: str = "compiled") -> _TorchReader | _KernelReader:
-    """The compiled CPU reader where it applies (one dtype, float32/64, contiguous) and ``reader`` is
-    ``"compiled"``, else torch's."""
-    if (reader == "compiled" and all(p.device.type == "cpu" and p.dtype == dtype and p.is_contiguous() for p in params)
-            and dtype in (torch.float32, torch.float64)):
+                summaries: bool, *, reader: str = "compiled",
+                planned_steps: int | None = None) -> _TorchReader | _KernelReader:
+    """The compiled CPU reader where it applies (one dtype, float32/64, contiguous) and ``reader`` asks for
+    it (``"compiled"``, or ``"auto"`` when :func:`_compiled_pays` for ``planned_steps``), else torch's."""
+    applies = (all(p.device.type == "cpu" and p.dtype == dtype and p.is_contiguous() for p in params)
+               and dtype in (torch.float32, torch.float64))
+    if applies and reader == "auto":
+        reader = "compiled" if _compiled_pays(sum(p.numel() for p in params), planned_steps) else "torch"
+    if applies and reader == "compiled":
         try:
             from reglab.observe import _record_kernels
         except ImportError:  # pragma: no cover - numba is a dependency; torch's reader still works
@@ -380,6 +384,8 @@ class Recorder:
 
     Attributes
     ----------
+    reader : {"compiled", "torch"}
+        The reader this recorder uses (what ``reader="auto"`` chose; always ``"torch"`` off the CPU).
     hook_seconds : float
         Wall time spent recording so far (inside :meth:`record_pre_step` and
         :meth:`record_post_step`, which the hooks or the loop call): its own cost, measured where
@@ -475,11 +481,9 @@ class Recorder:
         # [Σw² | Σ|w| | count w ≠ 0 | count |w| ≥ tol | Σ(Δw)²], P each
         self._summ = (torch.full((capacity, len(SUMMARY_FIELDS) * len(self._params)), math.nan,
                                  dtype=torch.float64, device=device) if self.record_summaries else None)
-        if reader == "auto":
-            reader = "compiled" if _compiled_pays(self._n_all, len(self._planned) or None) else "torch"
-        self.reader = reader
         self._reader = _reader_for(self._params, self._flat_idx, dtype, self.tol, self.record_summaries,
-                                   reader=reader)
+                                   reader=reader, planned_steps=len(self._planned) or None)
+        self.reader = "compiled" if isinstance(self._reader, _KernelReader) else "torch"
         # Where the data-loss gradient is read: after the step (one pass with the snapshot) when the
         # optimizer leaves .grad as it found it, as torch's optimizers and Regularized do; else
         # before it. After the step, a version check catches an optimizer (or a hook) that changed it.

@@ -457,11 +457,11 @@ def as_float_design(X: Any) -> Any:
 _SPARSE_CENTRED_MAX_FEATURES: Final = 5000
 
 
-# At most this many features, least squares has its Gram form whatever n (p × p ≤ 4096 entries): below it the
-# working sets' per-round bookkeeping (a residual pass, a violation sort, a block gather, a compiled
+# At most this many features, least squares has its Gram form whatever n (p × p ≤ 4096 entries): below it
+# the working sets' per-round bookkeeping (a residual pass, a violation sort, a block gather, a compiled
 # descent) costs more than the stored-Gram active set with its carried factor. Measured on the real-data
-# claim's diabetes folds (p = 10, n ≈ 10): 2736 solves 3.0 → 1.6 s under cProfile, same optimum (objectives within 1e-15
-# of scikit-learn's lasso_path for n < p up to p = 60).
+# claim's diabetes folds (p = 10, n ≈ 10): 2736 solves 3.0 → 1.6 s under cProfile, same optimum
+# (objectives within 1e-15 of scikit-learn's lasso_path for n < p up to p = 60).
 _GRAM_ANY_N_MAX_FEATURES: Final = 64
 
 
@@ -645,8 +645,8 @@ class Design:
         # the free intercept is a solver variable only when it cannot be eliminated by centring
         self.free_b = fit_intercept and not self.centre
         self._L: float | None = None
-        # squared loss with more samples than features: the Gram form, O(p²k) per gradient, built
-        # without the centred copy of X
+        # squared loss with more samples than features, or few features: the Gram form, O(p²k) per
+        # gradient, built without the centred copy of X
         self.gram: np.ndarray | None = None
         if loss == "squared" and ((self.n > 2 * self.p or self.p <= _GRAM_ANY_N_MAX_FEATURES) if gram is None else gram):
             gram, xty = centred_gram(X, self.Yc, self.x_mean, s)
