@@ -9,7 +9,8 @@ same point, on a fast idle machine as on a slow loaded one. Without the variable
 costs one dictionary look-up.
 
 Points: ``sweep-row`` (after the first row of a sweep is stored), ``claim`` (after the first claim's
-partial results are written), ``checkpoint`` (after :func:`reglab.fit` writes its first checkpoint).
+partial results are written), ``claim-worker`` (in a worker process of ``reglab claims --jobs``, once it has
+taken its first claim, before running it), ``checkpoint`` (after :func:`reglab.fit` writes its first checkpoint).
 """
 
 from __future__ import annotations

@@ -35,10 +35,11 @@ def claims(
     device: Annotated[str, typer.Option(
         "--device", help="Where the claims that train networks train (cpu, cuda, cuda:1, ...); the linear ones run "
                          "on the CPU. Same verdict rules.")] = "cpu",
-    jobs: Annotated[int, typer.Option(
-        "--jobs", min=1, help="Run the claims side by side in this many processes, one torch thread each (worth it "
-                              "where the cores are really free: on a shared 2-vCPU machine 2 was slower than 1); 1 "
-                              "runs them one after the other in this process. The results do not depend on it.")] = 1,
+    jobs: Annotated[int | None, typer.Option(
+        "--jobs", min=1, show_default=False,
+        help="Run the claims side by side in this many processes: this one plus JOBS - 1 workers, one torch thread "
+             "each. Default: the cores this process may use, at most 4 (each worker holds its own torch, about "
+             "0.5 GB). 1 runs them one after the other in this process. The results do not depend on it.")] = None,
 ) -> None:
     """Run the claims about L2 and L1 regularization; print verdicts and write an HTML report."""
     import torch
@@ -67,7 +68,9 @@ def claims(
         Console(stderr=True, highlight=False, soft_wrap=True).print(f"Error: --device: {err}", markup=False)
         raise typer.Exit(2) from None
     torch.set_num_threads(1)  # tiny problems: threads cost more than they give, and the machine is shared
-    jobs = min(jobs, len(ids))
+    from reglab.claims import default_jobs
+
+    jobs = min(jobs or default_jobs(), len(ids))
     results = []
     t0 = time.perf_counter()
     interrupted = False
